@@ -1,0 +1,250 @@
+"""Settings: every environment variable of INTERFACE §2, read once and validated.
+
+Each process needs a different subset (the simulator needs none, `serve` needs Slack and Pexip,
+`clock` needs the backup settings), so the fields are optional here and each command asks for
+the group it needs with `pexip()`, `slack()` or `backup()`. A missing or invalid value becomes a
+`ConfigError` whose message names the variable; `bot.__main__` prints it as one line.
+Secrets are `SecretStr`: their repr and str are masked.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger(__name__)
+
+_LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the variable or file."""
+
+
+class PexipSettings(BaseModel):
+    """What the management-node client needs, all present."""
+
+    model_config = ConfigDict(frozen=True)
+
+    manager_url: str
+    username: str
+    password: SecretStr
+    verify_tls: bool = True
+    ca_bundle: Path | None = None
+    timeout: float = 10.0
+    max_concurrency: int = 1
+
+
+class SlackSettings(BaseModel):
+    """What the Slack app needs, all present."""
+
+    model_config = ConfigDict(frozen=True)
+
+    bot_token: SecretStr
+    signing_secret: SecretStr | None
+    app_token: SecretStr | None
+    api_url: str
+    command: str
+    port: int
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.app_token is not None
+
+
+class BackupSettings(BaseModel):
+    """What the nightly backup job needs, all present."""
+
+    model_config = ConfigDict(frozen=True)
+
+    passphrase: SecretStr
+    channel: str | None
+    schedule: str
+    timezone: str
+    keep: int
+    download_dir: Path | None
+    wait_seconds: float
+
+
+def _blank_is_unset(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+class Settings(BaseSettings):
+    """Every variable of INTERFACE §2; `.env` in the working directory is read too."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        frozen=True,
+    )
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: AnyHttpUrl = AnyHttpUrl("https://slack.com/api/")
+    slack_command: str = "/pexip"
+    port: Annotated[int, Field(ge=1, le=65535)] = 3000
+
+    pexip_manager_url: AnyHttpUrl | None = None
+    pexip_username: str | None = None
+    pexip_password: SecretStr | None = None
+    pexip_verify_tls: bool = True
+    pexip_ca_bundle: Path | None = None
+    pexip_timeout: Annotated[float, Field(gt=0, le=600)] = 10.0
+    pexip_max_concurrency: Annotated[int, Field(ge=1, le=64)] = 1
+    pexip_default_location: str | None = None
+
+    permissions_file: Path = Path("permissions.yaml")
+    database_url: str = "sqlite:///pexbot.db"
+    audit_channel: str | None = None
+
+    backup_schedule: str = "0 2 * * *"
+    backup_timezone: str = "UTC"
+    backup_passphrase: SecretStr | None = None
+    backup_channel: str | None = None
+    backup_keep: Annotated[int, Field(ge=1, le=1000)] = 7
+    backup_download_dir: Path | None = None
+    backup_wait_seconds: Annotated[float, Field(gt=0, le=86400)] = 600.0
+
+    log_level: str = "INFO"
+
+    _blank = field_validator(
+        "slack_bot_token",
+        "slack_signing_secret",
+        "slack_app_token",
+        "pexip_manager_url",
+        "pexip_username",
+        "pexip_password",
+        "pexip_ca_bundle",
+        "pexip_default_location",
+        "audit_channel",
+        "backup_passphrase",
+        "backup_channel",
+        "backup_download_dir",
+        mode="before",
+    )(_blank_is_unset)
+
+    @field_validator("slack_command")
+    @classmethod
+    def _command_starts_with_slash(cls, value: str) -> str:
+        if not value.startswith("/") or len(value) < 2 or " " in value:
+            raise ValueError("must be a slash command such as /pexip")
+        return value
+
+    @field_validator("pexip_manager_url")
+    @classmethod
+    def _manager_url_has_no_path(cls, value: AnyHttpUrl | None) -> AnyHttpUrl | None:
+        if value is not None and value.path not in (None, "", "/"):
+            raise ValueError("must be the node's address with no path, e.g. https://manager.example.com")
+        return value
+
+    @field_validator("backup_schedule")
+    @classmethod
+    def _schedule_has_five_fields(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError("must be a cron expression of 5 fields, e.g. '0 2 * * *'")
+        return value
+
+    @field_validator("backup_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r}, e.g. Europe/London") from None
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        if value.upper() not in _LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}")
+        return value.upper()
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """Read the environment (and `.env`); a bad value becomes a ConfigError naming it."""
+        try:
+            return cls(**overrides)
+        except ValidationError as exc:
+            raise ConfigError(describe_validation_error(exc)) from None
+
+    def pexip(self) -> PexipSettings:
+        self._require("pexip_manager_url", "pexip_username", "pexip_password")
+        if self.pexip_ca_bundle is not None and not self.pexip_ca_bundle.is_file():
+            raise ConfigError(f"PEXIP_CA_BUNDLE: no such file {self.pexip_ca_bundle}")
+        return PexipSettings(
+            manager_url=str(self.pexip_manager_url).rstrip("/"),
+            username=self.pexip_username or "",
+            password=self.pexip_password or SecretStr(""),
+            verify_tls=self.pexip_verify_tls,
+            ca_bundle=self.pexip_ca_bundle,
+            timeout=self.pexip_timeout,
+            max_concurrency=self.pexip_max_concurrency,
+        )
+
+    def slack(self) -> SlackSettings:
+        self._require("slack_bot_token")
+        if self.slack_signing_secret is None and self.slack_app_token is None:
+            raise ConfigError(
+                "SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN (Socket Mode) must be set"
+            )
+        return SlackSettings(
+            bot_token=self.slack_bot_token or SecretStr(""),
+            signing_secret=self.slack_signing_secret,
+            app_token=self.slack_app_token,
+            api_url=str(self.slack_api_url),
+            command=self.slack_command,
+            port=self.port,
+        )
+
+    def backup(self) -> BackupSettings:
+        self._require("backup_passphrase")
+        return BackupSettings(
+            passphrase=self.backup_passphrase or SecretStr(""),
+            channel=self.backup_channel,
+            schedule=self.backup_schedule,
+            timezone=self.backup_timezone,
+            keep=self.backup_keep,
+            download_dir=self.backup_download_dir,
+            wait_seconds=self.backup_wait_seconds,
+        )
+
+    def _require(self, *names: str) -> None:
+        missing = [name.upper() for name in names if getattr(self, name) is None]
+        if missing:
+            raise ConfigError(f"{', '.join(missing)} must be set (see .env.example)")
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per bad variable, named as the user spells it, without echoing secret input."""
+    lines = []
+    for error in exc.errors():
+        name = ".".join(str(part) for part in error["loc"]).upper() or "configuration"
+        lines.append(f"{name}: {error['msg']}")
+    return "; ".join(lines)
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # httpx logs every request URL at INFO; that is noise for operators.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(level)))
