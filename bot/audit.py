@@ -1,0 +1,349 @@
+"""The audit log (INTERFACE §6): every attempt, stored through SQLAlchemy in `DATABASE_URL`.
+
+`AuditStore` is the table (SQLite by default, PostgreSQL with the same code; created on first
+use). The DB work is synchronous SQLAlchemy run in a worker thread, so the event loop never
+blocks. `Auditor` is what handlers call: it scrubs secrets, stores, then posts a one-line
+summary to `AUDIT_CHANNEL`. A failure to store or to post is logged with the correlation id and
+the entry, never raised: by then the action has happened and the user must still get an answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+import threading
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from sqlalchemy import BigInteger, DateTime, Engine, Integer, String, Text, create_engine, inspect
+from sqlalchemy import select as sa_select
+from sqlalchemy.engine import URL, Dialect, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.types import TypeDecorator
+
+from bot.config import ConfigError
+
+log = logging.getLogger(__name__)
+
+PostToChannel = Callable[[str, str], Awaitable[None]]
+
+
+class Outcome(StrEnum):
+    SUCCESS = "success"
+    ERROR = "error"
+    DENIED = "denied"
+    INVALID = "invalid"
+
+
+def new_correlation_id() -> str:
+    """Eight hex characters: short enough to read out, unique enough to find one row."""
+    return secrets.token_hex(4)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class AuditEntry(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime = Field(default_factory=_utc_now)
+    user: str
+    team: str = ""
+    channel: str = ""
+    command: str
+    target: str = ""
+    outcome: Outcome
+    detail: str = ""
+    correlation_id: str = Field(default_factory=new_correlation_id)
+
+    @field_validator("at")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def as_json(self) -> dict[str, str]:
+        """The `pexbot audit --json` object, keys in the order INTERFACE §6 shows."""
+        return {
+            "at": self.at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "user": self.user,
+            "channel": self.channel,
+            "command": self.command,
+            "target": self.target,
+            "outcome": self.outcome.value,
+            "detail": self.detail,
+            "team": self.team,
+            "correlation_id": self.correlation_id,
+        }
+
+    def summary(self) -> str:
+        """One line of plain text for AUDIT_CHANNEL; Slack control characters are escaped."""
+        what = f"{self.command} {self.target}".strip()
+        where = f" in {self.channel}" if self.channel else ""
+        detail = f" — {self.detail}" if self.detail else ""
+        line = (
+            f"{self.outcome.value}: {self.user} {what}{where}{detail} (ref {self.correlation_id})"
+        )
+        return _slack_escape(" ".join(line.split()))
+
+
+def _slack_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# --- storage -------------------------------------------------------------------------------
+
+
+class AuditError(Exception):
+    """The audit database could not be read or written; the message hides any password."""
+
+
+class _UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps go in as UTC and come out aware, on SQLite (no time zones) as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class AuditRow(_Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    at: Mapped[datetime] = mapped_column(_UTCDateTime, index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    team_id: Mapped[str] = mapped_column(String(64))
+    channel_id: Mapped[str] = mapped_column(String(64))
+    command: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text)
+    correlation_id: Mapped[str] = mapped_column(String(32), index=True)
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> AuditRow:
+        return cls(
+            at=entry.at,
+            user_id=entry.user,
+            team_id=entry.team,
+            channel_id=entry.channel,
+            command=entry.command,
+            target=entry.target,
+            outcome=entry.outcome.value,
+            detail=entry.detail,
+            correlation_id=entry.correlation_id,
+        )
+
+    def entry(self) -> AuditEntry:
+        return AuditEntry(
+            at=self.at,
+            user=self.user_id,
+            team=self.team_id,
+            channel=self.channel_id,
+            command=self.command,
+            target=self.target,
+            outcome=Outcome(self.outcome),
+            detail=self.detail,
+            correlation_id=self.correlation_id,
+        )
+
+
+def database_url(text: str) -> URL:
+    """Parse `DATABASE_URL`; plain `postgresql://` (or Heroku's `postgres://`) means psycopg 3."""
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        raise ConfigError(
+            "DATABASE_URL: not a database URL, e.g. sqlite:///pexbot.db or postgresql://host/db"
+        ) from None
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    return url
+
+
+class AuditStore:
+    """The `audit_log` table in `database_url`."""
+
+    def __init__(self, database_url_text: str) -> None:
+        self._url = database_url(database_url_text)
+        self._engine = _engine(self._url)
+        self._schema_lock = threading.Lock()
+        self._schema_ready = False
+        # One shared connection (in-memory SQLite) must not be used by two threads at once.
+        self._serial = threading.Lock() if isinstance(self._engine.pool, StaticPool) else None
+
+    @property
+    def url(self) -> str:
+        """The URL with any password hidden, for messages."""
+        return self._url.render_as_string(hide_password=True)
+
+    async def record(self, entry: AuditEntry) -> None:
+        await asyncio.to_thread(self._run, "written", self._insert, entry)
+
+    async def recent(self, limit: int = 50, since: datetime | None = None) -> list[AuditEntry]:
+        """Newest first; `since` (inclusive) filters on `at`."""
+        return await asyncio.to_thread(self._run, "read", self._select, limit, since)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def _run(self, verb: str, work: Callable[..., Any], *args: Any) -> Any:
+        try:
+            if self._serial is None:
+                return self._with_schema(work, *args)
+            with self._serial:
+                return self._with_schema(work, *args)
+        except SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise AuditError(f"the audit log at {self.url} could not be {verb}: {reason}") from exc
+
+    def _with_schema(self, work: Callable[..., Any], *args: Any) -> Any:
+        self._ensure_schema()
+        return work(*args)
+
+    def _ensure_schema(self) -> None:
+        with self._schema_lock:
+            if self._schema_ready:
+                return
+            _make_sqlite_folder(self._url)
+            try:
+                _Base.metadata.create_all(self._engine)
+            except SQLAlchemyError:
+                # Another process may have created it at the same moment.
+                if not inspect(self._engine).has_table(AuditRow.__tablename__):
+                    raise
+            self._schema_ready = True
+
+    def _insert(self, entry: AuditEntry) -> None:
+        with Session(self._engine) as session, session.begin():
+            session.add(AuditRow.of(entry))
+
+    def _select(self, limit: int, since: datetime | None) -> list[AuditEntry]:
+        query = sa_select(AuditRow).order_by(AuditRow.at.desc(), AuditRow.id.desc()).limit(limit)
+        if since is not None:
+            query = query.where(AuditRow.at >= since)
+        with Session(self._engine) as session:
+            return [row.entry() for row in session.scalars(query)]
+
+
+def _engine(url: URL) -> Engine:
+    options: dict[str, Any] = {}
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        options = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+    try:
+        return create_engine(url, **options)
+    except (NoSuchModuleError, ImportError) as exc:
+        hint = " (pip install 'pexbot[postgres]')" if url.get_backend_name() == "postgresql" else ""
+        raise ConfigError(f"DATABASE_URL: no driver for {url.drivername}: {exc}{hint}") from None
+
+
+def _make_sqlite_folder(url: URL) -> None:
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+# --- what handlers call --------------------------------------------------------------------
+
+_TOKEN_SHAPES = re.compile(r"\bx(?:ox[abpsore]|app)-[A-Za-z0-9-]+")
+
+
+class Scrubber:
+    """Replaces every known secret value (and anything shaped like a Slack token) with ***."""
+
+    def __init__(self, values: Iterable[str | SecretStr | None] = ()) -> None:
+        plain = (v.get_secret_value() if isinstance(v, SecretStr) else v for v in values)
+        self._values = sorted({v for v in plain if v}, key=len, reverse=True)
+
+    def text(self, text: str) -> str:
+        for value in self._values:
+            text = text.replace(value, "***")
+        return _TOKEN_SHAPES.sub("***", text)
+
+    def entry(self, entry: AuditEntry) -> AuditEntry:
+        fields = ("user", "team", "channel", "command", "target", "detail")
+        return entry.model_copy(update={f: self.text(getattr(entry, f)) for f in fields})
+
+
+class Auditor:
+    """Record an attempt: scrub, store, and post a summary to the audit channel if one is set."""
+
+    def __init__(
+        self,
+        store: AuditStore,
+        post_to_channel: PostToChannel | None = None,
+        channel: str | None = None,
+        *,
+        secrets: Iterable[str | SecretStr | None] = (),
+    ) -> None:
+        self._store = store
+        self._post = post_to_channel
+        self._channel = channel
+        self._scrubber = Scrubber(secrets)
+
+    async def record(
+        self,
+        *,
+        user: str,
+        command: str,
+        outcome: Outcome | str,
+        target: str = "",
+        detail: str = "",
+        channel: str = "",
+        team: str = "",
+        correlation_id: str | None = None,
+    ) -> AuditEntry:
+        """Returns the stored entry; show `entry.correlation_id` in error messages."""
+        entry = AuditEntry(
+            user=user,
+            team=team,
+            channel=channel,
+            command=command,
+            target=target,
+            outcome=Outcome(outcome),
+            detail=detail,
+            correlation_id=correlation_id or new_correlation_id(),
+        )
+        entry = self._scrubber.entry(entry)
+        await self._store_entry(entry)
+        await self._post_summary(entry)
+        return entry
+
+    async def _store_entry(self, entry: AuditEntry) -> None:
+        try:
+            await self._store.record(entry)
+        except AuditError as exc:
+            log.error(
+                "audit %s not stored: %s; entry: %s", entry.correlation_id, exc, entry.as_json()
+            )
+
+    async def _post_summary(self, entry: AuditEntry) -> None:
+        if self._post is None or not self._channel:
+            return
+        try:
+            await self._post(self._channel, entry.summary())
+        except Exception as exc:  # any failure of the post must not reach the user's command
+            log.warning("audit %s not posted to %s: %s", entry.correlation_id, self._channel, exc)

@@ -1,0 +1,208 @@
+"""The one decision: may this user run this permission (on this conference, in this channel)?
+
+Order of the check, cheapest first: `help`/`whoami` always pass; then the channel restriction;
+then the roles the user holds directly (their ID or `"*"`); only when those do not allow it and
+a role given to a user group could, Slack is asked for the user's groups. If Slack cannot be
+asked the answer is a denial that says so (fail closed).
+
+The file format lives in `bot.policy`; its public names are re-exported here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from bot.policy import (
+    ALWAYS_ALLOWED,
+    PERMISSIONS,
+    ConferenceScope,
+    Policy,
+    PolicyError,
+    Role,
+    load_policy,
+    parse_policy,
+)
+from bot.usergroups import MembershipResolver, MembershipUnavailable
+
+__all__ = [
+    "ALWAYS_ALLOWED",
+    "PERMISSIONS",
+    "Authorizer",
+    "ConferenceScope",
+    "Decision",
+    "DenialReason",
+    "Policy",
+    "PolicyError",
+    "RoleGrant",
+    "UserProfile",
+    "load_policy",
+    "parse_policy",
+]
+
+DenialReason = Literal[
+    "missing_permission", "out_of_scope", "channel_not_allowed", "membership_unavailable"
+]
+
+
+class Decision(BaseModel):
+    """The answer, with the reason and a sentence for the user and the audit when denied."""
+
+    model_config = ConfigDict(frozen=True)
+
+    allowed: bool
+    permission: str
+    reason: DenialReason | None = None
+    detail: str = ""
+
+    @classmethod
+    def allow(cls, permission: str) -> Decision:
+        return cls(allowed=True, permission=permission)
+
+    @classmethod
+    def deny(cls, permission: str, reason: DenialReason, detail: str) -> Decision:
+        return cls(allowed=False, permission=permission, reason=reason, detail=detail)
+
+
+class RoleGrant(BaseModel):
+    """One role a user holds: what it allows and where (`conferences=None`: everywhere)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    role: str
+    permissions: tuple[str, ...]
+    conferences: tuple[str, ...] | None
+
+
+class UserProfile(BaseModel):
+    """What `whoami` shows and what `help` filters on."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user_id: str
+    roles: tuple[RoleGrant, ...]
+    permissions: tuple[str, ...]
+    channels: tuple[str, ...] | None
+    membership_error: str | None = None
+
+    @property
+    def commands(self) -> tuple[str, ...]:
+        """Every command word the user may run somewhere (help and whoami included)."""
+        return ALWAYS_ALLOWED + self.permissions
+
+    def may(self, permission: str) -> bool:
+        return permission in ALWAYS_ALLOWED or permission in self.permissions
+
+    def scopes(self, permission: str) -> tuple[str, ...] | None:
+        """Conference globs the permission is limited to, `None` when it applies everywhere."""
+        patterns: list[str] = []
+        for grant in self.roles:
+            if permission in grant.permissions:
+                if grant.conferences is None:
+                    return None
+                patterns += [p for p in grant.conferences if p not in patterns]
+        return tuple(patterns)
+
+
+class Authorizer:
+    """Decisions for one loaded policy; group membership comes from `resolver`."""
+
+    def __init__(self, policy: Policy, resolver: MembershipResolver | None = None) -> None:
+        if policy.uses_groups and resolver is None:
+            raise ValueError("the policy names user groups, so a membership resolver is needed")
+        self._policy = policy
+        self._resolver = resolver
+
+    @property
+    def policy(self) -> Policy:
+        return self._policy
+
+    async def check(
+        self,
+        user_id: str,
+        permission: str,
+        *,
+        channel_id: str | None,
+        conference: ConferenceScope | None = None,
+    ) -> Decision:
+        """With `conference=None`: does the user hold the permission for at least one conference."""
+        if permission in ALWAYS_ALLOWED:
+            return Decision.allow(permission)
+        if permission not in PERMISSIONS:
+            raise ValueError(f"unknown permission {permission!r}")
+        if not self._policy.accepts_channel(channel_id):
+            return Decision.deny(permission, "channel_not_allowed", self._channel_detail())
+        decision = self._decide(permission, conference, self._policy.roles_of(user_id))
+        if decision.allowed or not self._groups_could_grant(permission):
+            return decision
+        try:
+            groups = await self._groups_of(user_id)
+        except MembershipUnavailable as exc:
+            return Decision.deny(permission, "membership_unavailable", f"{exc}, so it was refused")
+        return self._decide(permission, conference, self._policy.roles_of(user_id, groups))
+
+    async def profile(self, user_id: str) -> UserProfile:
+        """The user's roles; if Slack cannot be asked, only the roles held without groups."""
+        groups: frozenset[str] = frozenset()
+        error = None
+        if self._policy.uses_groups:
+            try:
+                groups = await self._groups_of(user_id)
+            except MembershipUnavailable as exc:
+                error = str(exc)
+        names = self._policy.roles_of(user_id, groups)
+        grants = tuple(self._grant(name) for name in names)
+        return UserProfile(
+            user_id=user_id,
+            roles=grants,
+            permissions=_union(grant.permissions for grant in grants),
+            channels=self._policy.channels,
+            membership_error=error,
+        )
+
+    def _decide(
+        self, permission: str, conference: ConferenceScope | None, names: Iterable[str]
+    ) -> Decision:
+        holding = [self._role(name) for name in names if self._role(name).grants(permission)]
+        if not holding:
+            return Decision.deny(
+                permission, "missing_permission", f"you need the `{permission}` permission"
+            )
+        if conference is None or any(role.covers(conference) for role in holding):
+            return Decision.allow(permission)
+        return Decision.deny(
+            permission, "out_of_scope", _scope_detail(permission, conference, holding)
+        )
+
+    def _groups_could_grant(self, permission: str) -> bool:
+        return any(self._role(n).grants(permission) for n in self._policy.roles_through_groups)
+
+    async def _groups_of(self, user_id: str) -> frozenset[str]:
+        assert self._resolver is not None  # guaranteed by __init__ when groups are used
+        return await self._resolver.groups_of(user_id)
+
+    def _role(self, name: str) -> Role:
+        return self._policy.roles[name]
+
+    def _grant(self, name: str) -> RoleGrant:
+        role = self._role(name)
+        return RoleGrant(role=name, permissions=role.permissions, conferences=role.conferences)
+
+    def _channel_detail(self) -> str:
+        channels = ", ".join(f"<#{channel}>" for channel in self._policy.channels or ())
+        return f"commands are only accepted in {channels}"
+
+
+def _union(groups: Iterable[tuple[str, ...]]) -> tuple[str, ...]:
+    held = {name for group in groups for name in group}
+    return tuple(name for name in PERMISSIONS if name in held)
+
+
+def _scope_detail(permission: str, conference: ConferenceScope, roles: list[Role]) -> str:
+    patterns = ", ".join(dict.fromkeys(p for role in roles for p in role.conferences or ()))
+    return (
+        f"your `{permission}` permission does not cover conference {conference.name} "
+        f"(it covers {patterns})"
+    )

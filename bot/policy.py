@@ -1,0 +1,307 @@
+"""The permissions file (INTERFACE §5): YAML → frozen pydantic models, or a `PolicyError`.
+
+A bad file must stop start-up with a message an operator can act on, so every problem is reported
+as ``<file> line <n>: <what is wrong>``. Lines come from the YAML node marks: the document is
+composed once, a ``path → line`` index is built from the node tree, and each pydantic error
+location (or cross-check path) is looked up in it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Mapping
+from fnmatch import fnmatchcase
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from bot.config import ConfigError
+
+PERMISSIONS: tuple[str, ...] = (
+    "conferences",
+    "participants",
+    "dial",
+    "mute",
+    "unmute",
+    "disconnect",
+    "admit",
+    "transfer",
+    "lock",
+    "unlock",
+    "mute-guests",
+    "unmute-guests",
+    "end",
+    "sync",
+    "backup",
+    "restore",
+)
+ALWAYS_ALLOWED: tuple[str, ...] = ("help", "whoami")
+EVERYONE = "*"
+
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
+_GROUP_HANDLE = re.compile(r"^@[\w.\-]+$")
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+
+
+class PolicyError(ConfigError):
+    """The permissions file cannot be used; the message names the file, line and problem."""
+
+
+def _suggest(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _permission_name(name: str) -> str:
+    if name == EVERYONE or name in PERMISSIONS or name in ALWAYS_ALLOWED:
+        return name
+    raise ValueError(f"unknown permission '{name}'{_suggest(name, PERMISSIONS)}")
+
+
+def _member(member: str) -> str:
+    if member == EVERYONE or _USER_ID.match(member) or _GROUP_ID.match(member):
+        return member
+    if _GROUP_HANDLE.match(member):
+        return member.lower()
+    raise ValueError(
+        f"'{member}' is not a Slack user ID (U…), a user-group handle (@team) "
+        f'or user-group ID (S…), or "*"'
+    )
+
+
+def _channel_id(channel: str) -> str:
+    if _CHANNEL_ID.match(channel):
+        return channel
+    raise ValueError(
+        f"'{channel}' is not a channel ID; use the ID (C…) from the bottom of the channel's details"
+    )
+
+
+def _not_empty(patterns: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    if patterns is not None and not patterns:
+        raise ValueError("an empty list matches nothing; leave the key out to mean everything")
+    return patterns
+
+
+PermissionName = Annotated[str, AfterValidator(_permission_name)]
+Member = Annotated[str, AfterValidator(_member)]
+ChannelId = Annotated[str, AfterValidator(_channel_id)]
+Glob = Annotated[str, Field(min_length=1)]
+
+
+class ConferenceScope(BaseModel):
+    """What a conference is called: the status `name` and its configured aliases."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    aliases: tuple[str, ...] = ()
+
+
+class Role(BaseModel):
+    """One entry under `roles`: the permissions it allows, optionally only on some conferences."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    allow: tuple[PermissionName, ...]
+    conferences: Annotated[tuple[Glob, ...] | None, AfterValidator(_not_empty)] = None
+
+    def grants(self, permission: str) -> bool:
+        return EVERYONE in self.allow or permission in self.allow
+
+    @property
+    def permissions(self) -> tuple[str, ...]:
+        """The permissions it grants, in canonical order (`*` expanded)."""
+        return tuple(name for name in PERMISSIONS if self.grants(name))
+
+    def covers(self, conference: ConferenceScope) -> bool:
+        """Whether a glob matches the conference name or one of its aliases (case-insensitive)."""
+        if self.conferences is None:
+            return True
+        names = [name.casefold() for name in (conference.name, *conference.aliases)]
+        patterns = [pattern.casefold() for pattern in self.conferences]
+        return any(fnmatchcase(name, pattern) for name in names for pattern in patterns)
+
+
+class Policy(BaseModel):
+    """The whole file. Default deny: a user holds exactly the roles assigned to them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    roles: dict[str, Role]
+    assign: dict[str, tuple[Member, ...]] = Field(default_factory=dict)
+    channels: Annotated[tuple[ChannelId, ...] | None, AfterValidator(_not_empty)] = None
+
+    @cached_property
+    def group_refs(self) -> frozenset[str]:
+        """The user-group IDs and `@handles` the file names (asking Slack is needed only if any)."""
+        return frozenset(
+            member
+            for members in self.assign.values()
+            for member in members
+            if member.startswith("@") or _GROUP_ID.match(member)
+        )
+
+    @property
+    def uses_groups(self) -> bool:
+        return bool(self.group_refs)
+
+    def roles_of(self, user_id: str, groups: frozenset[str] = frozenset()) -> tuple[str, ...]:
+        """Role names held by the user directly, through `"*"`, or through one of `groups`."""
+        ids = {user_id, EVERYONE} | groups
+        return tuple(name for name, members in self.assign.items() if ids.intersection(members))
+
+    @cached_property
+    def roles_through_groups(self) -> frozenset[str]:
+        """Role names assigned to at least one user group."""
+        return frozenset(
+            name for name, members in self.assign.items() if self.group_refs.intersection(members)
+        )
+
+    def accepts_channel(self, channel_id: str | None) -> bool:
+        return self.channels is None or channel_id in self.channels
+
+
+def load_policy(path: Path) -> Policy:
+    """Read and validate the permissions file; any problem raises `PolicyError`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise PolicyError(f"{path}: cannot read the permissions file: {reason}") from None
+    return parse_policy(text, source=str(path))
+
+
+def parse_policy(text: str, *, source: str = "permissions.yaml") -> Policy:
+    data, lines = _compose(text, source)
+    if not isinstance(data, Mapping):
+        problem = "the file is empty" if data is None else "the top level must be a mapping"
+        raise PolicyError(f"{source}: {problem}; it needs a 'roles' mapping (see the example file)")
+    try:
+        policy = Policy.model_validate(data)
+    except ValidationError as exc:
+        problems = [(_loc_path(err["loc"]), _describe(err)) for err in exc.errors()]
+        raise PolicyError(_report(source, lines, problems)) from None
+    problems = _undefined_roles(policy)
+    if problems:
+        raise PolicyError(_report(source, lines, problems))
+    return policy
+
+
+Located = tuple[tuple[str, ...], str]
+
+
+def _undefined_roles(policy: Policy) -> list[Located]:
+    return [
+        (
+            ("assign", name),
+            f"role '{name}' is assigned but not defined under roles{_suggest(name, policy.roles)}",
+        )
+        for name in policy.assign
+        if name not in policy.roles
+    ]
+
+
+def _compose(text: str, source: str) -> tuple[Any, dict[tuple[str, ...], int]]:
+    """Parse once, keeping both the data and a `path → 1-based line` index of the nodes."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = ": ".join(part for part in (exc.context, exc.problem) if part)
+        if "alias" in problem:
+            problem += ' (write "*" in quotes)'
+        raise PolicyError(f"{source}{where}: not valid YAML: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{source}: not valid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+    lines: dict[tuple[str, ...], int] = {}
+    if node is not None:
+        _index(node, (), lines, source)
+    return data, lines
+
+
+def _index(
+    node: yaml.Node, path: tuple[str, ...], lines: dict[tuple[str, ...], int], source: str
+) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                under = f" under {path[-1]}" if path else ""
+                raise PolicyError(f"{source} line {line}: '{key}' appears twice{under}")
+            seen.add(key)
+            lines[(*path, key)] = line
+            _index(value_node, (*path, key), lines, source)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            lines[(*path, str(index))] = item.start_mark.line + 1
+            _index(item, (*path, str(index)), lines, source)
+
+
+def _loc_path(loc: tuple[int | str, ...]) -> tuple[str, ...]:
+    return tuple(str(part) for part in loc if part != "[key]")
+
+
+def _report(source: str, lines: dict[tuple[str, ...], int], problems: list[Located]) -> str:
+    def line_of(path: tuple[str, ...]) -> int | None:
+        while path and path not in lines:
+            path = path[:-1]
+        return lines.get(path)
+
+    located = sorted(((line_of(path), text) for path, text in problems), key=lambda p: p[0] or 0)
+    return "; ".join(
+        f"{source} line {line}: {text}" if line else f"{source}: {text}" for line, text in located
+    )
+
+
+_EXPECTED_KEYS = {(): "roles, assign, channels", ("roles",): "allow, conferences"}
+_TYPE_WORDS = {
+    "tuple_type": "a list, e.g. [a, b]",
+    "dict_type": "a mapping of names to entries",
+    "model_type": "a mapping with an 'allow' list",
+    "string_type": "text",
+}
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    """Where in the file, as the operator reads it: `role 'viewer', allow`, `assign 'admin'`."""
+    parts = _loc_path(loc)
+    if len(parts) >= 2 and parts[0] == "roles":
+        inner = f", {parts[2]}" if len(parts) > 2 else ""
+        return f"role '{parts[1]}'{inner}"
+    if len(parts) >= 2 and parts[0] == "assign":
+        return f"assign '{parts[1]}'"
+    return parts[0] if parts else ""
+
+
+def _at(loc: tuple[int | str, ...], text: str) -> str:
+    where = _where(loc)
+    return f"{where}: {text}" if where else text
+
+
+def _describe(error: Any) -> str:
+    """One pydantic error in the operator's words."""
+    loc: tuple[int | str, ...] = error["loc"]
+    kind: str = error["type"]
+    if kind == "value_error":
+        return _at(loc[:-1] if isinstance(loc[-1], int) else loc, str(error["ctx"]["error"]))
+    if kind == "extra_forbidden":
+        expected = _EXPECTED_KEYS.get(_loc_path(loc[:1]) if len(loc) > 1 else (), "")
+        return _at(loc[:-1], f"unknown key '{loc[-1]}' (expected {expected})")
+    if kind == "missing":
+        return _at(loc[:-1], f"'{loc[-1]}' is missing")
+    wanted = _TYPE_WORDS.get(kind)
+    got = type(error["input"]).__name__ if error["input"] is not None else "nothing"
+    return _at(loc, f"expected {wanted}, got {got}" if wanted else str(error["msg"]))
