@@ -151,7 +151,9 @@ class Settings(BaseSettings):
     @classmethod
     def _manager_url_has_no_path(cls, value: AnyHttpUrl | None) -> AnyHttpUrl | None:
         if value is not None and value.path not in (None, "", "/"):
-            raise ValueError("must be the node's address with no path, e.g. https://manager.example.com")
+            raise ValueError(
+                "must be the node's address with no path, e.g. https://manager.example.com"
+            )
         return value
 
     @field_validator("backup_schedule")

@@ -1,0 +1,86 @@
+"""The `pexbot` command line (INTERFACE §1). Each subcommand is a small function; the imports
+sit inside them so `pexbot audit` does not pay for Slack and `pexbot simulator` needs no config.
+
+A user's mistake (bad configuration, a bad flag) is one line on stderr and a non-zero exit, never
+a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from bot.config import ConfigError, Settings, configure_logging
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _simulator(args: argparse.Namespace) -> int:
+    from bot.sandbox.simulator import serve_forever
+
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise ConfigError("--tls-cert and --tls-key go together: give both for HTTPS")
+    configure_logging("INFO")
+    serve_forever(
+        host=args.host,
+        port=args.port,
+        username=args.username,
+        password=args.password,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+    )
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from bot.audit_cli import parse_since, run_audit_cli
+
+    settings = Settings.load()
+    try:
+        since = parse_since(args.since) if args.since else None
+    except ValueError as exc:
+        raise ConfigError(f"--since: {exc}") from None
+    return run_audit_cli(settings.database_url, as_json=args.json, limit=args.limit, since=since)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pexbot", description="Slack chat-ops for Pexip Infinity video conferencing."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sim = commands.add_parser("simulator", help="run the bundled Pexip management-node simulator")
+    sim.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    sim.add_argument("--port", type=int, default=8080, help="listen port (default 8080)")
+    sim.add_argument("--username", default="admin", help="API user name (default admin)")
+    sim.add_argument("--password", default="admin", help="API password (default admin)")
+    sim.add_argument("--tls-cert", help="PEM certificate: serve HTTPS")
+    sim.add_argument("--tls-key", help="PEM private key for --tls-cert")
+    sim.set_defaults(handler=_simulator)
+
+    audit = commands.add_parser("audit", help="print the audit log, newest first")
+    audit.add_argument("--json", action="store_true", help="one JSON object per line")
+    audit.add_argument("--limit", type=_positive, default=50, help="most entries (default 50)")
+    audit.add_argument("--since", help="only entries at or after this ISO 8601 time")
+    audit.set_defaults(handler=_audit)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except ConfigError as exc:
+        print(f"pexbot: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

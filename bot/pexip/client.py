@@ -1,0 +1,404 @@
+"""The management-node client: one keep-alive connection pool, a concurrency cap, typed errors.
+
+Everything goes through `_send`, which holds a concurrency slot, and `_raise_for_answer`, the
+one place that turns transport failures and status codes into `bot.pexip.errors`. Following the
+vendor's guidance (serialise requests, reuse the HTTPS connection), the pool holds at most
+`max_concurrency` connections and at most that many requests are in flight; the rest wait.
+
+Retries: reads retry with backoff while the node is unavailable. Commands change state, so a
+command is retried only when it surely never left (connection refused): a second `dial` after a
+timeout could place a second call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import ssl
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from bot.config import PexipSettings
+from bot.pexip import errors
+from bot.pexip.commands import BackupRestore, Command
+from bot.pexip.models import CommandResult
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+
+COMMAND_ROOT = "/api/admin/command/v1/"
+USER_AGENT = "pexbot/0.1 (+https://github.com/pexbot)"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How reads retry while the node is unavailable (commands never follow this)."""
+
+    attempts: int = 3
+    backoff: float = 0.25
+    max_wait: float = 5.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float | None:
+        """Seconds to wait before attempt `attempt + 1`, or None to give up."""
+        if attempt >= self.attempts:
+            return None
+        if retry_after is not None:
+            return retry_after if retry_after <= self.max_wait else None
+        return min(self.max_wait, self.backoff * 2.0 ** (attempt - 1)) * random.uniform(0.8, 1.2)
+
+
+def tls_verification(settings: PexipSettings) -> ssl.SSLContext | bool:
+    """On by default; PEXIP_CA_BUNDLE adds a trust anchor; off only when explicitly asked."""
+    if not settings.verify_tls:
+        log.warning(
+            "PEXIP_VERIFY_TLS=false: the management node's certificate is NOT verified; "
+            "anyone on the network path could read the API password. Prefer PEXIP_CA_BUNDLE."
+        )
+        return False
+    if settings.ca_bundle is not None:
+        return ssl.create_default_context(cafile=str(settings.ca_bundle))
+    return True
+
+
+class PexipClient:
+    """One per management node and process; `await close()` on shutdown."""
+
+    def __init__(
+        self,
+        settings: PexipSettings,
+        *,
+        retry: RetryPolicy | None = None,
+        page_size: int = 100,
+    ) -> None:
+        cap = settings.max_concurrency
+        self.base_url = settings.manager_url
+        self.page_size = page_size
+        self._retry = retry or RetryPolicy()
+        self._slots = asyncio.Semaphore(cap)
+        self._http = httpx.AsyncClient(
+            base_url=settings.manager_url,
+            auth=httpx.BasicAuth(settings.username, settings.password.get_secret_value()),
+            timeout=httpx.Timeout(settings.timeout),
+            limits=httpx.Limits(max_connections=cap, max_keepalive_connections=cap),
+            verify=tls_verification(settings),
+            follow_redirects=False,
+            headers={"Accept": "application/json", "User-Agent": USER_AGENT},
+        )
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> PexipClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # --- reads -----------------------------------------------------------------------------
+
+    async def get_json(
+        self, path: str, *, operation: str, params: Mapping[str, str | int] | None = None
+    ) -> Any:
+        """GET with retries while the node is unavailable; returns the decoded JSON."""
+        response = await self._with_retries(
+            lambda: self._send("GET", path, operation=operation, params=params),
+            operation=operation,
+        )
+        return _decode(response, operation)
+
+    async def get_model(
+        self,
+        path: str,
+        model: type[M],
+        *,
+        operation: str,
+        params: Mapping[str, str | int] | None = None,
+    ) -> M:
+        return _validate(
+            model, await self.get_json(path, operation=operation, params=params), operation
+        )
+
+    async def get_all(
+        self,
+        path: str,
+        model: type[M],
+        *,
+        operation: str,
+        params: Mapping[str, str | int] | None = None,
+    ) -> list[M]:
+        """Every object of a Tastypie list, following `meta.next` page by page."""
+        query: dict[str, str | int] | None = {"limit": self.page_size, **(params or {})}
+        items: list[M] = []
+        next_path: str | None = path
+        while next_path is not None:
+            page = await self.get_json(next_path, operation=operation, params=query)
+            objects, next_path = self._page(page, operation)
+            items.extend(_validate(model, obj, operation) for obj in objects)
+            query = None  # `next` carries the query string (params={} would erase it)
+        return items
+
+    def _page(self, page: Any, operation: str) -> tuple[list[Any], str | None]:
+        if not isinstance(page, dict) or not isinstance(page.get("objects"), list):
+            raise errors.UnexpectedResponse(
+                f"{operation}: the node's reply is not a list of objects", operation=operation
+            )
+        meta = page.get("meta") or {}
+        next_url = meta.get("next") if isinstance(meta, dict) else None
+        if next_url and not self._same_origin(next_url):
+            raise errors.UnexpectedResponse(
+                f"{operation}: the node pointed the next page at another server",
+                operation=operation,
+            )
+        return page["objects"], next_url or None
+
+    def _same_origin(self, url: str) -> bool:
+        """Credentials go only to our node: a `next` link elsewhere is refused."""
+        target, ours = urlsplit(url), urlsplit(self.base_url)
+        return not target.netloc or (target.scheme, target.netloc) == (ours.scheme, ours.netloc)
+
+    @asynccontextmanager
+    async def stream(self, path: str, *, operation: str) -> AsyncIterator[httpx.Response]:
+        """A streamed GET (backup downloads): the body is read by the caller, in chunks."""
+        async with self._slots:
+            request = self._http.build_request("GET", path)
+            try:
+                response = await self._http.send(request, stream=True)
+            except httpx.HTTPError as exc:
+                raise _transport_error(exc, operation) from exc
+            try:
+                if response.is_error or response.is_redirect:
+                    await response.aread()
+                    _raise_for_answer(response, operation)
+                yield response
+            except httpx.HTTPError as exc:  # the body failed while the caller read it
+                raise _transport_error(exc, operation) from exc
+            finally:
+                await response.aclose()
+
+    # --- changes -------------------------------------------------------------------------
+
+    async def command(self, command: Command) -> CommandResult:
+        """POST a command. Retried only if it surely never reached the node."""
+        operation = command.operation
+        send = self._command_sender(command)
+        try:
+            response = await send()
+        except errors.NotSent as exc:
+            if isinstance(exc, errors.TLSError):
+                raise
+            log.info("%s: not sent (%s); trying once more", operation, exc.message)
+            response = await send()
+        result = _validate(CommandResult, _decode(response, operation), operation)
+        if result.status != "success":
+            raise errors.InvalidRequest(
+                f"{operation}: the node answered: {result.message or result.status}",
+                operation=operation,
+            )
+        return result
+
+    def _command_sender(self, command: Command) -> Callable[[], Any]:
+        path = COMMAND_ROOT + command.path
+        if isinstance(command, BackupRestore):
+            return lambda: self._send_restore(path, command)
+        return lambda: self._send("POST", path, operation=command.operation, json=command.body())
+
+    async def _send_restore(self, path: str, command: BackupRestore) -> httpx.Response:
+        with command.package.open("rb") as package:
+            return await self._send(
+                "POST",
+                path,
+                operation=command.operation,
+                data=command.body(),
+                files={"package": (command.package.name, package, "application/octet-stream")},
+            )
+
+    async def delete(self, path: str, *, operation: str) -> None:
+        """DELETE once; a second try after an unanswered first could hit 404, so no retry."""
+        await self._send("DELETE", path, operation=operation)
+
+    # --- the chokepoint ------------------------------------------------------------------
+
+    async def _send(
+        self, method: str, path: str, *, operation: str, **kwargs: Any
+    ) -> httpx.Response:
+        async with self._slots:
+            try:
+                response = await self._http.request(method, path, **kwargs)
+            except httpx.HTTPError as exc:
+                raise _transport_error(exc, operation) from exc
+        _raise_for_answer(response, operation)
+        return response
+
+    async def _with_retries(self, send: Callable[[], Any], *, operation: str) -> httpx.Response:
+        attempt = 1
+        while True:
+            try:
+                response: httpx.Response = await send()
+                return response
+            except errors.Unavailable as exc:
+                if isinstance(exc, errors.TLSError):
+                    raise
+                wait = self._retry.delay(attempt, getattr(exc, "retry_after", None))
+                if wait is None:
+                    raise
+                log.info("%s: %s; retry %d in %.2fs", operation, exc.message, attempt, wait)
+                await asyncio.sleep(wait)
+                attempt += 1
+
+
+def _transport_error(exc: httpx.HTTPError, operation: str) -> errors.PexipError:
+    """Map an httpx failure, keeping apart 'never sent' and 'sent, no answer'."""
+    if isinstance(exc, httpx.ConnectError) and _is_certificate_error(exc):
+        return errors.TLSError(
+            f"{operation}: the management node's TLS certificate is not trusted "
+            "(set PEXIP_CA_BUNDLE to the CA that signed it)",
+            operation=operation,
+        )
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        return errors.NotSent(
+            f"{operation}: could not connect to the management node ({type(exc).__name__}); "
+            "nothing was sent",
+            operation=operation,
+        )
+    if isinstance(exc, httpx.TimeoutException):
+        return errors.NoAnswer(
+            f"{operation}: the management node did not answer in time; "
+            "it may or may not have acted",
+            operation=operation,
+        )
+    return errors.NoAnswer(
+        f"{operation}: the connection to the management node failed mid-request "
+        f"({type(exc).__name__}); it may or may not have acted",
+        operation=operation,
+    )
+
+
+def _is_certificate_error(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(
+            seen
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _raise_for_answer(response: httpx.Response, operation: str) -> None:
+    """The one map from the node's status codes to errors."""
+    status = response.status_code
+    if response.is_success:
+        return
+    if response.is_redirect:
+        location = response.headers.get("location", "")
+        if "login" in location:
+            raise errors.AuthError(
+                f"{operation}: the node sent us to its login page; check PEXIP_USERNAME and "
+                "PEXIP_PASSWORD",
+                operation=operation,
+                status=status,
+            )
+        raise errors.UnexpectedResponse(
+            f"{operation}: unexpected redirect (HTTP {status})", operation=operation
+        )
+    if status in (401, 403):
+        what = "refused the API credentials" if status == 401 else "does not allow this account"
+        raise errors.AuthError(
+            f"{operation}: the node {what} (HTTP {status})", operation=operation, status=status
+        )
+    if status == 404:
+        raise errors.NotFound(f"{operation}: not found on the node", operation=operation)
+    if status == 429 or status >= 500:
+        raise errors.Busy(
+            f"{operation}: the node is unavailable (HTTP {status})",
+            operation=operation,
+            status=status,
+            retry_after=_retry_after(response.headers.get("retry-after")),
+        )
+    _raise_refusal(response, operation)
+
+
+def _raise_refusal(response: httpx.Response, operation: str) -> None:
+    """A 4xx with the node's own words: Tastypie field errors or {"error": "..."}."""
+    fields = _field_errors(response)
+    text = (
+        "; ".join(
+            message if name in ("error", "__all__") else f"{name}: {message}"
+            for name, messages in fields.items()
+            for message in messages
+        )
+        or f"refused (HTTP {response.status_code})"
+    )
+    if any("failed to find" in m.lower() for messages in fields.values() for m in messages):
+        raise errors.NotFound(f"{operation}: {text}", operation=operation)
+    raise errors.InvalidRequest(f"{operation}: {text}", operation=operation, fields=fields)
+
+
+def _field_errors(response: httpx.Response) -> dict[str, tuple[str, ...]]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    # Tastypie may nest field errors under the resource name: {"dial": {"node": [...]}}.
+    if isinstance(body, dict) and len(body) == 1:
+        (only,) = body.values()
+        if isinstance(only, dict):
+            body = only
+    if not isinstance(body, dict):
+        return {}
+    fields: dict[str, tuple[str, ...]] = {}
+    for name, value in body.items():
+        if name in ("status", "data"):
+            continue
+        if name == "message" and body.get("status") == "error":
+            name = "error"
+        messages = value if isinstance(value, list) else [value]
+        fields[str(name)] = tuple(str(message) for message in messages if message)
+    return {name: messages for name, messages in fields.items() if messages}
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _decode(response: httpx.Response, operation: str) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise errors.UnexpectedResponse(
+            f"{operation}: the node's reply is not valid JSON (HTTP {response.status_code})",
+            operation=operation,
+        ) from None
+
+
+def _validate(model: type[M], data: Any, operation: str) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "reply"
+        raise errors.UnexpectedResponse(
+            f"{operation}: the node's reply has an unexpected shape ({where}: {first['msg']})",
+            operation=operation,
+        ) from None

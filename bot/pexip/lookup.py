@@ -1,0 +1,46 @@
+"""Find a running conference from what a user typed: its instance id, its name or an alias."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from bot.pexip import configuration, errors, status
+from bot.pexip.client import PexipClient
+from bot.pexip.models import Conference
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+async def find_running_conference(client: PexipClient, text: str) -> Conference:
+    """By running-instance UUID, then by name, then by alias. NotFound says which it tried."""
+    text = text.strip()
+    if _is_uuid(text):
+        try:
+            return await status.conference_by_id(client, text)
+        except errors.NotFound:
+            raise errors.NotFound(
+                f"no running conference has the id {text}", operation="look up conference"
+            ) from None
+    by_name = await status.conference_by_name(client, text)
+    if by_name is not None:
+        return by_name
+    try:
+        service = await configuration.conference_for_alias(client, text)
+    except errors.NotFound:
+        raise errors.NotFound(
+            f"no running conference matching {text} (by name or alias)",
+            operation="look up conference",
+        ) from None
+    running = await status.conference_by_name(client, service.name)
+    if running is None:
+        raise errors.NotFound(
+            f"{service.name} ({text}) is not running: nobody is in it",
+            operation="look up conference",
+        )
+    return running

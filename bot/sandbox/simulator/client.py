@@ -1,0 +1,146 @@
+"""SimulatorControl: a small synchronous client for the simulator's control API."""
+
+from __future__ import annotations
+
+import ssl
+from types import TracebackType
+from typing import Any, TypedDict
+
+import httpx
+
+
+class CommandRecord(TypedDict):
+    command: str
+    """e.g. "participant/mute"."""
+    path: str
+    """e.g. "/api/admin/command/v1/participant/mute/"."""
+    body: dict[str, Any]
+    """The fields as received; an uploaded file as {"filename", "size"}."""
+    status: int
+    """The status code answered (499: the client left before sending the whole body)."""
+
+
+class Stats(TypedDict):
+    requests_total: int
+    requests: dict[str, int]
+    """Count per "METHOD /path" (no query string)."""
+    commands: list[CommandRecord]
+    in_flight: int
+    max_in_flight: int
+    connections: int
+    """Distinct TCP connections that carried vendor API requests."""
+    faults_applied: int
+
+
+class BackupInfo(TypedDict):
+    filename: str
+    date: str
+    build: str
+    version: str
+    size: int
+    resource_uri: str
+
+
+class SimulatorControl:
+    """Drives a running simulator: `SimulatorControl("http://127.0.0.1:8080").reset()`."""
+
+    def __init__(
+        self, base_url: str, *, verify: bool | str | ssl.SSLContext = True, timeout: float = 10
+    ) -> None:
+        """`verify`: False, True (system CAs), a CA bundle path or an SSL context."""
+        if isinstance(verify, str):
+            verify = ssl.create_default_context(cafile=verify)
+        self._http = httpx.Client(
+            base_url=f"{base_url.rstrip('/')}/_sim/", verify=verify, timeout=timeout
+        )
+
+    def reset(self) -> None:
+        """Seed state and settings, no faults, zero counters."""
+        self._call("POST", "reset")
+
+    def stats(self) -> Stats:
+        result: Stats = self._call("GET", "stats")
+        return result
+
+    def reset_stats(self) -> None:
+        """Zero the counters only."""
+        self._call("DELETE", "stats")
+
+    def add_fault(
+        self,
+        *,
+        method: str | None = None,
+        path: str = "/api/",
+        times: int | None = None,
+        latency: float = 0.0,
+        status: int | None = None,
+        retry_after: str | None = None,
+        body: Any = None,
+        drop: bool = False,
+        drop_mid_response: bool = False,
+        malformed: bool = False,
+        login_redirect: bool = False,
+    ) -> int:
+        """Add a fault rule for requests matching `method` (any if None) and the `path` prefix;
+        returns its id. Give `latency` and/or exactly one of status, drop, drop_mid_response,
+        malformed, login_redirect."""
+        spec = {key: value for key, value in locals().items() if key != "self"}
+        rule: dict[str, Any] = self._call("POST", "faults", json=spec)
+        return int(rule["id"])
+
+    def faults(self) -> list[dict[str, Any]]:
+        """The fault rules with their uses left (`times`) and `applied` counts."""
+        rules: list[dict[str, Any]] = self._call("GET", "faults")
+        return rules
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "faults")
+
+    def settings(
+        self,
+        *,
+        answer_delay: float | None = None,
+        backup_delay: float | None = None,
+        version: str | None = None,
+        build: str | None = None,
+        backup_size: int | None = None,
+    ) -> dict[str, Any]:
+        """Change the given settings; returns them all."""
+        changes = {k: v for k, v in locals().items() if k != "self" and v is not None}
+        result: dict[str, Any] = self._call("POST", "settings", json=changes)
+        return result
+
+    def add_backup(
+        self,
+        size: int,
+        *,
+        version: str | None = None,
+        build: str | None = None,
+        passphrase: str | None = None,
+        date: str | None = None,
+    ) -> BackupInfo:
+        """Add a backup file of `size` bytes (node's version and seed passphrase by default;
+        `date` is ISO 8601, UTC if no offset)."""
+        spec = {k: v for k, v in locals().items() if k != "self" and v is not None}
+        result: BackupInfo = self._call("POST", "backups", json=spec)
+        return result
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> SimulatorControl:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, json: Any = None) -> Any:
+        response = self._http.request(method, path, json=json)
+        if response.status_code >= 400:
+            raise RuntimeError(f"simulator control {method} {path}: {response.text}")
+        return response.json() if response.content else None

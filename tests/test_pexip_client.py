@@ -1,0 +1,444 @@
+"""The management client against the simulator over real HTTP(S): what reaches the node, what
+comes back, and how failures are told apart."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from bot.config import PexipSettings
+from bot.pexip import backups, commands, configuration, errors, lookup, status
+from bot.pexip.client import PexipClient, RetryPolicy
+
+FAST_RETRY = RetryPolicy(attempts=3, backoff=0.01, max_wait=2.0)
+
+
+def settings_for(sim: Any, **overrides: Any) -> PexipSettings:
+    values: dict[str, Any] = {
+        "manager_url": sim.url,
+        "username": sim.username,
+        "password": SecretStr(sim.password),
+        "timeout": 5.0,
+        "max_concurrency": 1,
+    }
+    values.update(overrides)
+    return PexipSettings(**values)
+
+
+@pytest.fixture
+async def make_client(simulator: Any) -> AsyncIterator[Callable[..., PexipClient]]:
+    made: list[PexipClient] = []
+
+    def make(sim: Any = simulator, page_size: int = 100, **overrides: Any) -> PexipClient:
+        client = PexipClient(settings_for(sim, **overrides), retry=FAST_RETRY, page_size=page_size)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        await client.close()
+
+
+@pytest.fixture
+async def client(make_client: Callable[..., PexipClient]) -> PexipClient:
+    return make_client()
+
+
+async def participant_named(client: PexipClient, name: str) -> Any:
+    found = [p for p in await status.participants(client) if p.display_name == name]
+    assert found, f"seeded participant {name} missing"
+    return found[0]
+
+
+def commands_received(simulator: Any) -> list[dict[str, Any]]:
+    return list(simulator.control.stats()["commands"])
+
+
+# --- reads -----------------------------------------------------------------------------------
+
+
+async def test_lists_running_conferences_only(client: PexipClient) -> None:
+    names = {conference.name for conference in await status.running_conferences(client)}
+    assert {"VMR_1", "VMR_2", "Board_Room"} <= names
+    assert "VMR_3" not in names  # configured, nobody in it
+
+
+async def test_pagination_follows_next_links(
+    make_client: Callable[..., PexipClient], simulator: Any
+) -> None:
+    paged = make_client(page_size=2)
+    everyone = await status.participants(paged)
+    assert len(everyone) >= 7
+    assert len({p.id for p in everyone}) == len(everyone)
+    pages = sum(
+        count
+        for key, count in simulator.control.stats()["requests"].items()
+        if key.startswith("GET /api/admin/status/v1/participant/")
+    )
+    assert pages == -(-len(everyone) // 2)
+
+
+async def test_participants_of_one_conference(client: PexipClient) -> None:
+    vmr1 = await status.participants(client, "VMR_1")
+    assert {p.display_name for p in vmr1} == {"Alice Parkes", "Bob Smith", "Carol Diaz"}
+    assert all(p.conference == "VMR_1" for p in vmr1)
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("VMR_1", "VMR_1"),
+        ("vmr_1", "VMR_1"),
+        ("meet@example.com", "VMR_1"),
+        ("board@example.com", "Board_Room"),
+    ],
+)
+async def test_find_conference_by_name_or_alias(
+    client: PexipClient, typed: str, expected: str
+) -> None:
+    assert (await lookup.find_running_conference(client, typed)).name == expected
+
+
+async def test_find_conference_by_instance_id(client: PexipClient) -> None:
+    running = await status.conference_by_name(client, "VMR_2")
+    assert running is not None
+    assert (await lookup.find_running_conference(client, running.id)).name == "VMR_2"
+
+
+async def test_idle_and_unknown_conferences_are_told_apart(client: PexipClient) -> None:
+    with pytest.raises(errors.NotFound, match=r"VMR_3 .*is not running"):
+        await lookup.find_running_conference(client, "vmr3@meet.example.com")
+    with pytest.raises(errors.NotFound, match=r"no running conference matching nowhere@example"):
+        await lookup.find_running_conference(client, "nowhere@example.com")
+    with pytest.raises(errors.NotFound, match="no running conference has the id"):
+        await lookup.find_running_conference(client, "00000000-0000-0000-0000-00000000abcd")
+
+
+async def test_aliases_of_a_configured_conference(client: PexipClient) -> None:
+    vmr1 = await configuration.configured_conference(client, "VMR_1")
+    assert vmr1 is not None
+    assert set(vmr1.alias_names) == {"meet@example.com", "vmr1@meet.example.com"}
+    assert {loc.name for loc in await configuration.system_locations(client)} >= {"London", "Oslo"}
+
+
+async def test_node_version(client: PexipClient) -> None:
+    version = await status.node_version(client)
+    assert version.version and version.build
+
+
+# --- commands: what reaches the node -----------------------------------------------------------
+
+
+async def test_every_command_sends_the_vendor_body(
+    client: PexipClient, simulator: Any, tmp_path: Path
+) -> None:
+    alice = await participant_named(client, "Alice Parkes")
+    bob = await participant_named(client, "Bob Smith")
+    vmr1 = await status.conference_by_name(client, "VMR_1")
+    assert vmr1 is not None
+    backup = (await backups.list_backups(client))[0]
+    package = (await backups.download_backup(client, backup.filename, tmp_path / "b.tar.gpg")).path
+
+    sent: list[tuple[commands.Command, dict[str, Any]]] = [
+        (commands.MuteParticipant(participant_id=alice.id), {"participant_id": alice.id}),
+        (commands.UnmuteParticipant(participant_id=alice.id), {"participant_id": alice.id}),
+        (commands.MuteGuests(conference_id=vmr1.id), {"conference_id": vmr1.id}),
+        (commands.UnmuteGuests(conference_id=vmr1.id), {"conference_id": vmr1.id}),
+        (commands.LockConference(conference_id=vmr1.id), {"conference_id": vmr1.id}),
+        (
+            commands.Dial(
+                conference_alias="meet@example.com",
+                destination="sip:zed@example.com",
+                system_location="London",
+                remote_display_name="Zed",
+                role="chair",
+                protocol="sip",
+            ),
+            {
+                "conference_alias": "meet@example.com",
+                "destination": "sip:zed@example.com",
+                "system_location": "London",
+                "remote_display_name": "Zed",
+                "role": "chair",
+                "protocol": "sip",
+                "call_type": "video",
+            },
+        ),
+        (commands.UnlockConference(conference_id=vmr1.id), {"conference_id": vmr1.id}),
+        (
+            commands.TransferParticipant(
+                participant_id=bob.id, conference_alias="vmr2@meet.example.com", role="chair"
+            ),
+            {
+                "participant_id": bob.id,
+                "conference_alias": "vmr2@meet.example.com",
+                "role": "chair",
+            },
+        ),
+        (commands.SyncTemplate(conference_sync_template_id=1), {"conference_sync_template_id": 1}),
+        (commands.DisconnectParticipant(participant_id=alice.id), {"participant_id": alice.id}),
+        (commands.BackupCreate(passphrase=SecretStr("pexbot-demo")), {"passphrase": "pexbot-demo"}),
+        (
+            commands.BackupRestore(passphrase=SecretStr("pexbot-demo"), package=package),
+            {"passphrase": "pexbot-demo"},
+        ),
+        (commands.DisconnectConference(conference_id=vmr1.id), {"conference_id": vmr1.id}),
+    ]
+    for command, _ in sent:
+        result = await client.command(command)
+        assert result.status == "success", command.operation
+
+    received = commands_received(simulator)
+    assert [entry["path"] for entry in received] == [
+        "/api/admin/command/v1/" + command.path for command, _ in sent
+    ]
+    for (command, body), entry in zip(sent, received, strict=True):
+        for key, value in body.items():
+            assert entry["body"][key] == value, (command.operation, key)
+
+
+async def test_unlock_participant_admits_from_the_waiting_room(client: PexipClient) -> None:
+    eve = await participant_named(client, "Eve Adams")
+    assert eve.is_waiting
+    await client.command(commands.UnlockParticipant(participant_id=eve.id))
+    assert not (await status.participant_by_id(client, eve.id)).is_waiting
+
+
+async def test_dial_returns_the_new_participant(client: PexipClient) -> None:
+    result = await client.command(
+        commands.Dial(
+            conference_alias="vmr3@meet.example.com",
+            destination="alice@example.com",
+            system_location="Oslo",
+        )
+    )
+    assert result.participant_id
+    dialled = await status.participant_by_id(client, result.participant_id)
+    assert dialled.conference == "VMR_3"  # dialling out started the idle VMR
+
+
+def test_commands_validate_before_sending() -> None:
+    with pytest.raises(ValidationError, match="node"):
+        commands.Dial(conference_alias="a@b", destination="x", node="conf01.example.com")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="system_location"):
+        commands.Dial(conference_alias="a@b", destination="x")
+    with pytest.raises(ValidationError, match="protocol"):
+        commands.Dial(conference_alias="a@b", destination="x", node="10.0.0.1", protocol="skype")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="participant_id"):
+        commands.MuteParticipant(participant_id="alice")  # type: ignore[arg-type]
+    assert len(commands.ALL_COMMANDS) == 14
+
+
+# --- errors: each class, worded without secrets ---------------------------------------------------
+
+
+async def test_unknown_participant_is_not_found(client: PexipClient) -> None:
+    with pytest.raises(errors.NotFound, match="mute participant: participant_id: Failed to find"):
+        await client.command(
+            commands.MuteParticipant(participant_id="00000000-0000-0000-0000-0000000000ff")
+        )
+
+
+async def test_wrong_password_is_an_auth_error(make_client: Callable[..., PexipClient]) -> None:
+    bad = make_client(password=SecretStr("not-the-password-4411"))
+    with pytest.raises(errors.AuthError, match="refused the API credentials") as failure:
+        await status.running_conferences(bad)
+    assert "not-the-password-4411" not in str(failure.value)
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "fragment"),
+    [
+        ({"status": 403}, errors.AuthError, "does not allow this account"),
+        ({"login_redirect": True}, errors.AuthError, "login page"),
+        (
+            {"status": 400, "body": {"dial": {"node": ["Enter a valid IPv4 or IPv6 address."]}}},
+            errors.InvalidRequest,
+            "node: Enter a valid",
+        ),
+        ({"malformed": True}, errors.UnexpectedResponse, "not valid JSON"),
+        ({"status": 503}, errors.Busy, "HTTP 503"),
+        ({"drop": True}, errors.NoAnswer, "may or may not have acted"),
+        ({"drop_mid_response": True}, errors.NoAnswer, "may or may not have acted"),
+    ],
+)
+async def test_command_failures_map_to_typed_errors(
+    client: PexipClient,
+    simulator: Any,
+    fault: dict[str, Any],
+    error: type[Exception],
+    fragment: str,
+) -> None:
+    alice = await participant_named(client, "Alice Parkes")
+    simulator.control.add_fault(method="POST", path="/api/admin/command/", **fault)
+    with pytest.raises(error, match=fragment):
+        await client.command(commands.MuteParticipant(participant_id=alice.id))
+    # a command that may have reached the node is never sent twice
+    assert len(commands_received(simulator)) <= 1
+
+
+async def test_invalid_request_keeps_each_field_message(
+    client: PexipClient, simulator: Any
+) -> None:
+    simulator.control.add_fault(
+        method="POST",
+        path="/api/admin/command/",
+        status=400,
+        body={"conference_alias": ["This field is required."], "role": ["Select a valid choice."]},
+    )
+    with pytest.raises(errors.InvalidRequest) as failure:
+        await client.command(commands.Dial(conference_alias="x", destination="y", node="10.0.0.1"))
+    assert failure.value.fields == {
+        "conference_alias": ("This field is required.",),
+        "role": ("Select a valid choice.",),
+    }
+
+
+async def test_timeout_after_sending_is_not_retried(
+    make_client: Callable[..., PexipClient], simulator: Any
+) -> None:
+    fast = make_client(timeout=0.3)
+    alice = await participant_named(fast, "Alice Parkes")
+    simulator.control.add_fault(method="POST", path="/api/admin/command/", latency=1.0)
+    with pytest.raises(
+        errors.NoAnswer, match="did not answer in time; it may or may not have acted"
+    ):
+        await fast.command(commands.MuteParticipant(participant_id=alice.id))
+    await asyncio.sleep(1.0)  # let the slow request finish on the node
+    assert [entry["path"] for entry in commands_received(simulator)] == [
+        "/api/admin/command/v1/participant/mute/"
+    ]
+
+
+async def test_reads_retry_while_the_node_is_busy(client: PexipClient, simulator: Any) -> None:
+    simulator.control.add_fault(
+        method="GET", path="/api/admin/status/", status=503, retry_after="0", times=2
+    )
+    conferences = await status.running_conferences(client)
+    assert conferences
+    assert simulator.control.stats()["requests"]["GET /api/admin/status/v1/conference/"] == 3
+
+
+async def test_reads_give_up_after_the_retry_budget(client: PexipClient, simulator: Any) -> None:
+    simulator.control.add_fault(method="GET", path="/api/admin/status/", status=500)
+    with pytest.raises(errors.Busy):
+        await status.running_conferences(client)
+    assert (
+        simulator.control.stats()["requests"]["GET /api/admin/status/v1/conference/"]
+        == FAST_RETRY.attempts
+    )
+
+
+async def test_retry_after_longer_than_allowed_gives_up_at_once(
+    client: PexipClient, simulator: Any
+) -> None:
+    simulator.control.add_fault(
+        method="GET", path="/api/admin/status/", status=429, retry_after="120"
+    )
+    with pytest.raises(errors.Busy) as failure:
+        await status.running_conferences(client)
+    assert failure.value.retry_after == 120
+    assert simulator.control.stats()["requests"]["GET /api/admin/status/v1/conference/"] == 1
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_connection_refused_is_not_sent(
+    make_client: Callable[..., PexipClient], simulator: Any
+) -> None:
+    down = make_client(manager_url=f"http://127.0.0.1:{_closed_port()}")
+    with pytest.raises(errors.NotSent, match="nothing was sent") as failure:
+        await down.command(
+            commands.MuteParticipant(participant_id="00000000-0000-0000-0000-000000000001")
+        )
+    assert failure.value.sent is False
+
+
+# --- connections, concurrency, TLS ---------------------------------------------------------
+
+
+async def test_sequential_requests_reuse_one_connection(
+    client: PexipClient, simulator: Any
+) -> None:
+    alice = await participant_named(client, "Alice Parkes")
+    for _ in range(10):
+        await client.command(commands.MuteParticipant(participant_id=alice.id))
+        await status.running_conferences(client)
+    assert simulator.control.stats()["connections"] == 1
+
+
+@pytest.mark.parametrize("cap", [1, 3])
+async def test_concurrency_cap_is_respected(
+    make_client: Callable[..., PexipClient], simulator: Any, cap: int
+) -> None:
+    capped = make_client(max_concurrency=cap)
+    simulator.control.add_fault(method="GET", path="/api/admin/status/", latency=0.05)
+    await asyncio.gather(*(status.running_conferences(capped) for _ in range(12)))
+    stats = simulator.control.stats()
+    assert stats["max_in_flight"] == cap
+    assert stats["connections"] <= cap
+
+
+async def test_tls_needs_the_ca_bundle(
+    make_client: Callable[..., PexipClient], tls_simulator: Any
+) -> None:
+    untrusting = make_client(sim=tls_simulator)
+    with pytest.raises(errors.TLSError, match="PEXIP_CA_BUNDLE"):
+        await status.running_conferences(untrusting)
+    assert tls_simulator.control.stats()["requests"] == {}  # nothing reached the node, no retries
+
+    trusting = make_client(sim=tls_simulator, ca_bundle=Path(tls_simulator.ca_bundle))
+    assert await status.running_conferences(trusting)
+
+
+async def test_verification_can_be_turned_off_explicitly(
+    make_client: Callable[..., PexipClient], tls_simulator: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    insecure = make_client(sim=tls_simulator, verify_tls=False)
+    assert await status.running_conferences(insecure)
+    assert "NOT verified" in caplog.text
+
+
+# --- backups ------------------------------------------------------------------------------------
+
+
+async def test_backup_download_streams_and_hashes(client: PexipClient, tmp_path: Path) -> None:
+    import hashlib
+
+    newest = (await backups.list_backups(client))[0]
+    downloaded = await backups.download_backup(client, newest.filename, tmp_path / newest.filename)
+    data = downloaded.path.read_bytes()
+    assert downloaded.size == newest.size == len(data)
+    assert downloaded.sha256 == hashlib.sha256(data).hexdigest()
+
+
+async def test_truncated_download_leaves_no_file(
+    client: PexipClient, simulator: Any, tmp_path: Path
+) -> None:
+    newest = (await backups.list_backups(client))[0]
+    simulator.control.add_fault(
+        method="GET", path="/api/admin/configuration/v1/system_backup/pexip", drop_mid_response=True
+    )
+    with pytest.raises(errors.NoAnswer):
+        await backups.download_backup(client, newest.filename, tmp_path / "b.tar.gpg")
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_backups_list_newest_first_and_delete(client: PexipClient) -> None:
+    listed = await backups.list_backups(client)
+    dates = [backup.date for backup in listed]
+    assert dates == sorted(dates, reverse=True)  # type: ignore[type-var]
+    await backups.delete_backup(client, listed[-1].filename)
+    assert listed[-1].filename not in {b.filename for b in await backups.list_backups(client)}
+    with pytest.raises(errors.NotFound):
+        await backups.delete_backup(client, listed[-1].filename)
