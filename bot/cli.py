@@ -33,6 +33,12 @@ def _simulator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from bot.server import serve
+
+    return serve(Settings.load())
+
+
 def _audit(args: argparse.Namespace) -> int:
     from bot.audit_cli import parse_since, run_audit_cli
 
@@ -56,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pexbot", description="Slack chat-ops for Pexip Infinity video conferencing."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the Slack app (HTTP on $PORT, or Socket Mode)")
+    serve.set_defaults(handler=_serve)
 
     sim = commands.add_parser("simulator", help="run the bundled Pexip management-node simulator")
     sim.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")

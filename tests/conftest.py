@@ -10,6 +10,7 @@ import pytest
 pytest_plugins = [
     "tests.fixtures.simulator",
     "tests.fixtures.slack",
+    "tests.fixtures.bot",
 ]
 
 

@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 
@@ -29,6 +29,7 @@ class BackgroundServer:
         ssl_certfile: str | None = None,
         ssl_keyfile: str | None = None,
         log_level: str = "warning",
+        lifespan: Literal["auto", "on", "off"] = "off",
         **uvicorn_options: Any,
     ) -> None:
         # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on such sockets, and without it
@@ -43,7 +44,7 @@ class BackgroundServer:
             log_level=log_level,
             ssl_certfile=ssl_certfile,
             ssl_keyfile=ssl_keyfile,
-            lifespan="off",
+            lifespan=lifespan,
             timeout_graceful_shutdown=1,
             **uvicorn_options,
         )

@@ -1,0 +1,100 @@
+"""Builds the process: Settings → management client, policy, audit, Slack client, Bolt app.
+
+Everything long-lived is made here, once, and closed by `Runtime.close()`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.audit import Auditor, AuditStore
+from bot.backup_history import BackupHistory
+from bot.config import Settings, SlackSettings
+from bot.permissions import Authorizer, load_policy
+from bot.pexip.client import PexipClient
+from bot.services import BackupServices, Services
+from bot.usergroups import SlackUserGroups
+from handlers import register
+from handlers.replies import retry_handlers
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    slack: SlackSettings
+    services: Services
+    bolt: AsyncApp
+    web: AsyncWebClient
+    store: AuditStore
+
+    async def close(self) -> None:
+        await self.services.drain()
+        await self.services.pexip.close()
+        self.store.close()
+        if self.services.backup is not None:
+            self.services.backup.history.close()
+
+
+def slack_client(settings: Settings) -> AsyncWebClient:
+    """The Slack Web API client, on SLACK_API_URL, retrying 429/5xx as Slack advises."""
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    return AsyncWebClient(
+        token=token, base_url=str(settings.slack_api_url), retry_handlers=retry_handlers()
+    )
+
+
+def _secrets(settings: Settings) -> list[object]:
+    return [
+        settings.slack_bot_token,
+        settings.slack_signing_secret,
+        settings.slack_app_token,
+        settings.pexip_password,
+        settings.backup_passphrase,
+    ]
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """Validates everything `serve` needs first, so a bad setting stops start-up with one line."""
+    slack = settings.slack()
+    pexip_settings = settings.pexip()
+    policy = load_policy(settings.permissions_file)
+    web = slack_client(settings)
+    store = AuditStore(settings.database_url)
+    auditor = Auditor(
+        store,
+        post_to_channel=_poster(web) if settings.audit_channel else None,
+        channel=settings.audit_channel,
+        secrets=_secrets(settings),  # type: ignore[arg-type]
+    )
+    backup = None
+    if settings.backup_passphrase is not None:
+        backup = BackupServices(settings.backup(), BackupHistory(settings.database_url))
+    services = Services(
+        pexip=PexipClient(pexip_settings),
+        authorizer=Authorizer(policy, SlackUserGroups(web) if policy.uses_groups else None),
+        auditor=auditor,
+        slash=slack.command,
+        default_location=settings.pexip_default_location,
+        backup=backup,
+    )
+    signing = slack.signing_secret.get_secret_value() if slack.signing_secret else None
+    bolt = AsyncApp(
+        client=web,
+        signing_secret=signing or "",
+        request_verification_enabled=signing is not None,
+    )
+    register(bolt, services)
+    return Runtime(settings, slack, services, bolt, web, store)
+
+
+def _poster(web: AsyncWebClient):  # type: ignore[no-untyped-def]
+    async def post(channel: str, text: str) -> None:
+        await web.chat_postMessage(channel=channel, text=text)
+
+    return post

@@ -1,0 +1,139 @@
+"""Every sentence a user reads about an outcome or an error, in one place.
+
+`explain(exc)` maps any error to a `Reply`: the words, whether they go to the channel or only
+to the person who asked, and the audit outcome. A test fails if a `PexipError` subclass has no
+sentence here (tests/test_messages.py). Raw `str(exc)` of an unknown error is never shown: the
+user gets a reference to quote, the log gets the traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from bot.pexip import errors
+
+Outcome = Literal["success", "error", "denied", "invalid"]
+
+# One sentence per PexipError class: why it happened and what to do. Most specific first.
+PEXIP_SENTENCES: dict[type[errors.PexipError], str] = {
+    errors.NotFound: "The management node has no such object: {detail}.",
+    errors.InvalidRequest: "The management node refused it: {detail}.",
+    errors.AuthError: (
+        "The management node refused pexbot's API account ({detail}). "
+        "An administrator should check PEXIP_USERNAME and PEXIP_PASSWORD."
+    ),
+    errors.TLSError: (
+        "pexbot does not trust the management node's certificate, so nothing was sent. "
+        "An administrator should set PEXIP_CA_BUNDLE or fix the certificate."
+    ),
+    errors.NotSent: (
+        "The management node could not be reached, so nothing was sent. Try again shortly."
+    ),
+    errors.NoAnswer: (
+        "The management node did not answer, so this may or may not have happened; "
+        "check the participant list before trying again."
+    ),
+    errors.Busy: "The management node is busy and did not act ({detail}). Try again shortly.",
+    errors.Unavailable: "The management node could not be used ({detail}).",
+    errors.UnexpectedResponse: (
+        "The management node answered something pexbot cannot read ({detail})."
+    ),
+    errors.PexipError: "The management node reported a problem: {detail}.",
+}
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    public: bool
+    outcome: Outcome
+
+
+def pexip_sentence(exc: errors.PexipError) -> str:
+    """The sentence for a node error; `detail` is the node's own words without our prefix."""
+    for cls in type(exc).__mro__:
+        if cls in PEXIP_SENTENCES:
+            detail = (
+                exc.message.removeprefix(f"{exc.operation}: ") if exc.operation else exc.message
+            )
+            return PEXIP_SENTENCES[cls].format(detail=detail.rstrip("."))
+    raise LookupError(f"no sentence for {type(exc).__name__}")  # pragma: no cover - tested
+
+
+def command_failed(actor: str, action: str, exc: errors.PexipError) -> str:
+    """A command sent to the node failed: said in the channel, naming who tried what."""
+    if isinstance(exc, errors.NoAnswer):
+        return f"<@{actor}> asked to {action}: {pexip_sentence(exc)}"
+    return f"<@{actor}> tried to {action}, but it did not happen. {pexip_sentence(exc)}"
+
+
+def lookup_failed(exc: errors.PexipError) -> str:
+    """A lookup before any command was sent failed: said privately."""
+    return f"Nothing was done. {pexip_sentence(exc)}"
+
+
+def internal_error(reference: str) -> str:
+    return (
+        "Sorry, something went wrong inside pexbot and nothing may have been done. "
+        f"Quote reference `{reference}` to your administrator."
+    )
+
+
+def denied(detail: str, reference: str) -> str:
+    return f":no_entry: Not allowed: {detail}. (ref `{reference}`)"
+
+
+def usage(message: str) -> str:
+    return f":warning: {message}"
+
+
+def no_match(message: str, slash: str) -> str:
+    return (
+        f":mag: {message[0].upper()}{message[1:]}. Try `{slash} conferences` to see who is where."
+    )
+
+
+# Past-tense outcomes in the channel: "<@U1> muted Alice Parkes in VMR_1".
+DONE: dict[str, str] = {
+    "mute": "muted {target}",
+    "unmute": "unmuted {target}",
+    "disconnect": "disconnected {target}",
+    "admit": "admitted {target}",
+    "transfer": "transferred {target}",
+    "lock": "locked {target}: new participants wait to be admitted",
+    "unlock": "unlocked {target}: everyone waiting was let in",
+    "mute-guests": "muted all guests in {target}",
+    "unmute-guests": "unmuted all guests in {target}",
+    "end": "ended {target}",
+    "sync": "synced template {target}",
+    "dial": "is dialling {target}",
+    "backup": "started a backup of the management node",
+    "restore": "restored the management node from {target}",
+}
+
+# Infinitive, for failures: "<@U1> tried to mute Alice Parkes in VMR_1".
+TRY: dict[str, str] = {
+    "mute": "mute {target}",
+    "unmute": "unmute {target}",
+    "disconnect": "disconnect {target}",
+    "admit": "admit {target}",
+    "transfer": "transfer {target}",
+    "lock": "lock {target}",
+    "unlock": "unlock {target}",
+    "mute-guests": "mute all guests in {target}",
+    "unmute-guests": "unmute all guests in {target}",
+    "end": "end {target}",
+    "sync": "sync template {target}",
+    "dial": "dial {target}",
+    "backup": "back up the management node",
+    "restore": "restore the management node from {target}",
+}
+
+
+def done(actor: str, word: str, target: str) -> str:
+    return f"<@{actor}> {DONE[word].format(target=target)}."
+
+
+def attempted(word: str, target: str) -> str:
+    return TRY[word].format(target=target)

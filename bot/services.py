@@ -1,0 +1,58 @@
+"""What every handler needs, built once per process by `bot.app` and closed on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.audit import Auditor
+from bot.backup_history import BackupHistory
+from bot.config import BackupSettings
+from bot.permissions import Authorizer
+from bot.pexip.client import PexipClient
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BackupServices:
+    """Present when BACKUP_PASSPHRASE is set: `/pexip backup ...` then works."""
+
+    settings: BackupSettings
+    history: BackupHistory
+
+
+@dataclass
+class Services:
+    """The long-lived collaborators of the Slack handlers."""
+
+    pexip: PexipClient
+    authorizer: Authorizer
+    auditor: Auditor
+    slash: str = "/pexip"
+    default_location: str | None = None
+    follow_up_seconds: float = 20.0
+    backup: BackupServices | None = None
+    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def in_background(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """Run follow-up work (e.g. watching a dialled call) after the reply; kept referenced
+        so it is not garbage-collected, and logged if it fails."""
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task %s failed", task.get_name(), exc_info=task.exception())
+
+    async def drain(self, grace: float = 5.0) -> None:
+        """Wait briefly for follow-ups on shutdown, then cancel the rest."""
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
+            for task in pending:
+                task.cancel()

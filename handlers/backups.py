@@ -1,0 +1,137 @@
+"""`backup now`, `backup list`, `backup restore <filename>`."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from bot.backup_notify import notify, render_report
+
+from bot import messages
+from bot.backup_history import BackupRun
+from bot.backups import run_backup
+from bot.pexip import backups as node_backups
+from bot.pexip import commands as pexip
+from bot.pexip import status
+from bot.pexip.models import SystemBackup
+from bot.resolve import NoMatch
+from handlers import blocks
+from handlers.commands import BackupList, BackupNow, BackupRestore
+from handlers.context import Confirm, Context, Done, Listing
+from handlers.grammar import UsageError
+from handlers.replies import Message
+
+
+def _size(size: int) -> str:
+    value = float(size)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{size} bytes"  # pragma: no cover
+
+
+def _describe(backup: SystemBackup) -> str:
+    taken = backup.date.strftime("%Y-%m-%d %H:%M UTC") if backup.date else "unknown date"
+    version = f"version {backup.version} (build {backup.build})"
+    return f"`{backup.filename}` · {taken} · {version} · {_size(backup.size)}"
+
+
+def _run_line(run: BackupRun) -> str:
+    started = run.started_at.strftime("%Y-%m-%d %H:%M UTC")
+    who = f" by <@{run.requested_by}>" if run.requested_by else f" ({run.trigger})"
+    if run.outcome == "success":
+        size = f" ({_size(run.size)})" if run.size is not None else ""
+        return f"{started}{who}: success, `{run.filename}`{size}"
+    if run.outcome == "running":
+        return f"{started}{who}: running"
+    step = f" at {run.failed_step}" if run.failed_step else ""
+    return f"{started}{who}: failed{step}: {run.reason}"
+
+
+def _not_configured(slash: str) -> UsageError:
+    return UsageError(
+        "Backups are not configured here: an administrator must set BACKUP_PASSPHRASE. "
+        f"Type `{slash} help backup` for the commands.",
+        "backup",
+    )
+
+
+async def backup_now(ctx: Context, command: BackupNow) -> Done:
+    """Run the nightly job now; the report goes to this channel and to BACKUP_CHANNEL."""
+    services = ctx.services
+    if services.backup is None:
+        raise _not_configured(services.slash)
+    ctx.target = "management node"
+    await ctx.replies.public(Message(messages.done(ctx.user, "backup", "")))
+    report = await run_backup(
+        services.pexip,
+        services.backup.settings,
+        history=services.backup.history,
+        trigger="manual",
+        requested_by=ctx.user,
+    )
+    text, report_blocks = render_report(report)
+    channel = services.backup.settings.channel
+    if channel and channel != ctx.interaction.channel_id:
+        await notify(ctx.replies.client, channel, report)
+    if report.outcome != "success":
+        raise _JobFailed(report.reason)
+    return Done(
+        Message(text, report_blocks),
+        report.filename or "management node",
+        detail=report.filename or "",
+    )
+
+
+class _JobFailed(Exception):
+    pass
+
+
+async def backup_list(ctx: Context, command: BackupList) -> Listing:
+    files = await node_backups.list_backups(ctx.services.pexip)
+    lines = [f"• {_describe(backup)}" for backup in files[:30]] or ["No backup files on the node."]
+    text = "*Backup files on the management node* (newest first)\n" + "\n".join(lines)
+    sections = [blocks.section(text)]
+    if ctx.services.backup is not None:
+        runs = await ctx.services.backup.history.recent(10)
+        run_lines = [f"• {_run_line(run)}" for run in runs] or ["No runs recorded yet."]
+        history = "*Recent backup runs*\n" + "\n".join(run_lines)
+        text += "\n" + history
+        sections.append(blocks.section(history))
+    return Listing(blocks.message(text, sections), "backup list")
+
+
+async def backup_restore(ctx: Context, command: BackupRestore) -> Done | Confirm:
+    """Same version only (the vendor restores onto the version the backup came from)."""
+    services = ctx.services
+    if services.backup is None:
+        raise _not_configured(services.slash)
+    files = {backup.filename: backup for backup in await node_backups.list_backups(services.pexip)}
+    backup = files.get(command.filename)
+    if backup is None:
+        raise NoMatch(f"no backup file named {command.filename} on the management node")
+    ctx.target = backup.filename
+    node = await status.node_version(services.pexip)
+    if (backup.version, backup.build) != (node.version, node.build):
+        raise UsageError(
+            f"`{backup.filename}` was taken on version {backup.version} (build {backup.build}) "
+            f"but the node runs version {node.version} (build {node.build}); Pexip only restores "
+            "a backup onto the version it was taken on. Pick another with "
+            f"`{services.slash} backup list`.",
+            "backup",
+        )
+    if not ctx.confirmed:
+        question = (
+            f"Restore the management node from {_describe(backup)}? "
+            "Its configuration is replaced by the backup's."
+        )
+        return Confirm(blocks.confirmation(question, command.to_text(), "Restore"), backup.filename)
+    with tempfile.TemporaryDirectory(prefix="pexbot-restore-") as folder:
+        package = Path(folder) / "package.tar.gpg"
+        await node_backups.download_backup(services.pexip, backup.filename, package)
+        await ctx.send(
+            pexip.BackupRestore(passphrase=services.backup.settings.passphrase, package=package),
+            messages.attempted("restore", backup.filename),
+        )
+    return Done(Message(messages.done(ctx.user, "restore", backup.filename)), backup.filename)

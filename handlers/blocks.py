@@ -1,0 +1,320 @@
+"""Block Kit builders. Every button carries, as its value, the command line it runs (and the
+listing to refresh afterwards), so a click goes through the same parse → authorize → act path
+as a typed command, for the person who clicked."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ConfirmObject,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from bot.pexip.models import Conference, Participant
+from bot.resolve import Ambiguous
+from handlers.commands import BaseCommand, ParticipantRef
+from handlers.replies import Message
+
+MAX_ROWS = 20  # Slack allows 50 blocks a message; two per row, and room for header and notes
+
+
+def escape(text: str) -> str:
+    """User-supplied text inside mrkdwn."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def button_value(command: str, refresh: str | None = None) -> str:
+    return json.dumps({"c": command, "r": refresh} if refresh else {"c": command})
+
+
+def read_button_value(value: str) -> tuple[str, str | None]:
+    """(command text, listing to refresh) from a button value; a bare string is a command."""
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return value, None
+    if not isinstance(data, dict) or not isinstance(data.get("c"), str):
+        return value, None
+    refresh = data.get("r")
+    return data["c"], refresh if isinstance(refresh, str) else None
+
+
+@dataclass(frozen=True)
+class TransferValue:
+    participant_id: str
+    label: str
+    refresh: str | None
+
+
+def read_transfer_value(value: str) -> TransferValue:
+    """The Transfer button's value: which participant, its name, the listing to refresh."""
+    try:
+        data = json.loads(value)
+    except ValueError:
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    refresh = data.get("r")
+    return TransferValue(
+        participant_id=str(data.get("p", "")),
+        label=str(data.get("l", "the participant")),
+        refresh=refresh if isinstance(refresh, str) else None,
+    )
+
+
+def button(
+    label: str,
+    action_id: str,
+    command: str,
+    *,
+    refresh: str | None = None,
+    style: str | None = None,
+    confirm: tuple[str, str] | None = None,
+) -> ButtonElement:
+    """A button that runs `command`; `confirm` = (title, question) adds Slack's confirm dialog."""
+    dialog = None
+    if confirm is not None:
+        title, question = confirm
+        dialog = ConfirmObject(
+            title=title[:100],
+            text=question[:300],
+            confirm="Yes, go ahead",
+            deny="Cancel",
+            style="danger",
+        )
+    return ButtonElement(
+        text=label[:75],
+        action_id=action_id,
+        value=button_value(command, refresh),
+        style=style,
+        confirm=dialog,
+    )
+
+
+def message(text: str, blocks: Iterable[Block]) -> Message:
+    return Message(text=text, blocks=[block.to_dict() for block in blocks])
+
+
+def section(text: str) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=text[:3000]))
+
+
+def note(text: str) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=text[:3000])])
+
+
+# --- ambiguity ------------------------------------------------------------------------------
+
+
+def with_participant(command: BaseCommand, participant_id: str) -> BaseCommand:
+    return command.model_copy(update={"participant": ParticipantRef(query=participant_id)})
+
+
+def pick_one(command: BaseCommand, ambiguous: Ambiguous) -> Message:
+    """Several participants match: one button each (name, conference, protocol)."""
+    shown = ambiguous.candidates[:MAX_ROWS]
+    buttons = [
+        button(
+            f"{p.label} · {p.conference} · {p.protocol or '?'}",
+            f"pick_{index}",
+            with_participant(command, p.id).to_text(),
+        )
+        for index, p in enumerate(shown)
+    ]
+    question = (
+        f"{len(ambiguous.candidates)} participants match “{escape(ambiguous.query)}”. Which one?"
+    )
+    rows: list[Block] = [section(question)]
+    rows += [ActionsBlock(elements=buttons[i : i + 5]) for i in range(0, len(buttons), 5)]
+    if len(ambiguous.candidates) > len(shown):
+        rows.append(note(f"{len(ambiguous.candidates) - len(shown)} more: type a longer name."))
+    text = question + " " + ", ".join(f"{p.label} ({p.conference})" for p in shown)
+    return message(text, rows)
+
+
+# --- confirmation ---------------------------------------------------------------------------
+
+
+def confirmation(question: str, command: str, go_label: str) -> Message:
+    """A private question with a danger button that runs `command` when clicked."""
+    actions = ActionsBlock(
+        elements=[
+            button(go_label, "confirm", command, style="danger"),
+            ButtonElement(text="Cancel", action_id="cancel", value="cancel"),
+        ]
+    )
+    return message(question, [section(question), actions])
+
+
+# --- listings -------------------------------------------------------------------------------
+
+
+def conferences_listing(
+    conferences: Sequence[Conference], counts: dict[str, int], may: set[str]
+) -> Message:
+    """Running conferences with their buttons; only the buttons the viewer may use."""
+    if not conferences:
+        return message("No conference is running.", [section("No conference is running.")])
+    rows: list[Block] = [HeaderBlock(text="Running conferences")]
+    lines = []
+    for conference in conferences[:MAX_ROWS]:
+        count = counts.get(conference.name, 0)
+        line = _conference_line(conference, count)
+        lines.append(line)
+        rows.append(section(line))
+        actions = _conference_buttons(conference, count, may)
+        if actions:
+            rows.append(ActionsBlock(block_id=f"conf:{conference.id}", elements=actions))
+    if len(conferences) > MAX_ROWS:
+        rows.append(note(f"…and {len(conferences) - MAX_ROWS} more."))
+    return message("Running conferences:\n" + "\n".join(lines), rows)
+
+
+def _conference_line(conference: Conference, count: int) -> str:
+    flags = [
+        word
+        for flag, word in (
+            (conference.is_locked, "locked"),
+            (conference.guests_muted, "guests muted"),
+        )
+        if flag
+    ]
+    people = f"{count} participant{'s' if count != 1 else ''}"
+    extra = f" · {', '.join(flags)}" if flags else ""
+    return f"*{escape(conference.name)}* · {people}{extra}"
+
+
+def _conference_buttons(conference: Conference, count: int, may: set[str]) -> list[ButtonElement]:
+    ref = conference.id
+    refresh = "conferences"
+    lock = ("unlock", "Unlock") if conference.is_locked else ("lock", "Lock")
+    guests = (
+        ("unmute-guests", "Unmute guests")
+        if conference.guests_muted
+        else ("mute-guests", "Mute guests")
+    )
+    candidates = [
+        ("participants", "Participants", f"participants {ref}", None, None),
+        (lock[0], lock[1], f"{lock[0]} {ref}", refresh, None),
+        (guests[0], guests[1], f"{guests[0]} {ref}", refresh, None),
+        (
+            "end",
+            "End",
+            f"end {ref}",
+            refresh,
+            ("End conference?", _end_question(conference.name, count)),
+        ),
+    ]
+    return [
+        button(
+            label,
+            f"conference_{word.replace('-', '_')}",
+            command,
+            refresh=refresh_with,
+            style="danger" if dialog else None,
+            confirm=dialog,
+        )
+        for word, label, command, refresh_with, dialog in candidates
+        if word in may
+    ]
+
+
+def _end_question(name: str, count: int) -> str:
+    people = f"{count} participant{'s' if count != 1 else ''}"
+    return f"End {name} for {people}? Everyone in it is disconnected."
+
+
+def end_question(name: str, count: int) -> str:
+    return _end_question(name, count)
+
+
+def participants_listing(
+    conference: Conference, participants: Sequence[Participant], may: set[str]
+) -> Message:
+    title = (
+        f"{conference.name}: {len(participants)} participant{'s' if len(participants) != 1 else ''}"
+    )
+    if conference.is_locked:
+        title += " (locked)"
+    rows: list[Block] = [HeaderBlock(text=title[:150])]
+    lines = []
+    refresh = f"participants {conference.id}"
+    for participant in participants[:MAX_ROWS]:
+        line = participant_line(participant)
+        lines.append(line)
+        rows.append(section(line))
+        actions = _participant_buttons(participant, refresh, may)
+        if actions:
+            rows.append(ActionsBlock(block_id=f"part:{participant.id}", elements=actions))
+    if len(participants) > MAX_ROWS:
+        rows.append(
+            note(
+                f"…and {len(participants) - MAX_ROWS} more: narrow with a name, "
+                f"e.g. `mute <name> in {conference.name}`."
+            )
+        )
+    if not participants:
+        rows.append(section("Nobody is in it."))
+    rows.append(DividerBlock())
+    return message(title + "\n" + "\n".join(lines), rows)
+
+
+def participant_line(participant: Participant) -> str:
+    state = ["muted" if participant.is_muted else "unmuted"]
+    if participant.is_waiting:
+        state.append("waiting to be admitted")
+    if participant.is_presenting:
+        state.append("presenting")
+    if not participant.has_media and not participant.is_waiting:
+        state.append("connecting")
+    return (
+        f"*{escape(participant.label)}* · {participant.role} · {participant.protocol or '?'}"
+        f" · {', '.join(state)}"
+    )
+
+
+def _participant_buttons(
+    participant: Participant, refresh: str, may: set[str]
+) -> list[ButtonElement]:
+    ref = participant.id
+    mute = ("unmute", "Unmute") if participant.is_muted else ("mute", "Mute")
+    candidates: list[tuple[str, str, str, Any]] = [(mute[0], mute[1], f"{mute[0]} {ref}", None)]
+    if participant.is_waiting:
+        candidates.append(("admit", "Admit", f"admit {ref}", None))
+    candidates.append(
+        (
+            "disconnect",
+            "Disconnect",
+            f"disconnect {ref}",
+            ("Disconnect?", f"Disconnect {participant.label} from {participant.conference}?"),
+        )
+    )
+    buttons = [
+        button(
+            label,
+            f"participant_{word}",
+            command,
+            refresh=refresh,
+            style="danger" if dialog else None,
+            confirm=dialog,
+        )
+        for word, label, command, dialog in candidates
+        if word in may
+    ]
+    if "transfer" in may:
+        value = json.dumps({"p": participant.id, "l": participant.label[:200], "r": refresh})
+        buttons.append(
+            ButtonElement(text="Transfer", action_id="participant_transfer", value=value)
+        )
+    return buttons

@@ -1,0 +1,74 @@
+"""Commands on one participant: mute, unmute, disconnect, admit, transfer."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from bot import messages
+from bot.pexip import commands as pexip
+from handlers import modals
+from handlers.commands import (
+    Admit,
+    BaseCommand,
+    Disconnect,
+    Mute,
+    ParticipantCommand,
+    Transfer,
+    Unmute,
+)
+from handlers.context import Context, Done, Shown
+from handlers.replies import Message
+
+
+class OpenTransferForm(BaseCommand):
+    """The Transfer button: a form asks where to; not typed, so not in the grammar."""
+
+    word: ClassVar[str] = "transfer"
+    permission: ClassVar[str | None] = "transfer"
+
+    participant_id: str
+    label: str
+
+
+_NODE_COMMAND: dict[type[ParticipantCommand], type[pexip.ParticipantCommand]] = {
+    Mute: pexip.MuteParticipant,
+    Unmute: pexip.UnmuteParticipant,
+    Disconnect: pexip.DisconnectParticipant,
+    Admit: pexip.UnlockParticipant,
+}
+
+
+async def on_participant(ctx: Context, command: ParticipantCommand) -> Done:
+    """mute / unmute / disconnect / admit: resolve, check the participant's conference, send."""
+    participant = await ctx.participant(command.participant, command.word)
+    node_command = _NODE_COMMAND[type(command)](participant_id=participant.id)
+    await ctx.send(node_command, messages.attempted(command.word, ctx.target))
+    return Done(Message(messages.done(ctx.user, command.word, ctx.target)), ctx.target)
+
+
+async def transfer(ctx: Context, command: Transfer) -> Done:
+    """Needs `transfer` on the participant's conference and on the target conference."""
+    participant = await ctx.participant(command.participant, "transfer")
+    source = ctx.target
+    service = await ctx.service_for_alias(command.to_alias, "transfer")
+    ctx.target = f"{source} → {service.name}"
+    role = f" as {command.role}" if command.role else ""
+    target = f"{source} to {service.name} ({command.to_alias}){role}"
+    await ctx.send(
+        pexip.TransferParticipant(
+            participant_id=participant.id, conference_alias=command.to_alias, role=command.role
+        ),
+        messages.attempted("transfer", target),
+    )
+    return Done(Message(messages.done(ctx.user, "transfer", target)), ctx.target)
+
+
+async def open_transfer_form(ctx: Context, command: OpenTransferForm) -> Shown:
+    trigger = ctx.interaction.trigger_id
+    if trigger is None:
+        return Shown("transfer form")
+    meta = modals.metadata(ctx.interaction, participant=command.participant_id)
+    await ctx.replies.client.views_open(
+        trigger_id=trigger, view=modals.transfer_form(command.label, meta)
+    )
+    return Shown(command.label)

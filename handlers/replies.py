@@ -1,0 +1,138 @@
+"""Who is acting, where, and the ways to answer them.
+
+A slash command, a button click, a confirmation and a modal submission all become one
+`Interaction`; the runner answers through it without caring where it came from:
+`private` (only the person who acted), `public` (everyone in the channel), `replace_source`
+(the message whose button was clicked, e.g. to refresh a listing in place).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+log = logging.getLogger(__name__)
+
+Source = Literal["slash", "button", "confirm", "modal", "options", "pick"]
+Blocks = list[dict[str, Any]]
+
+# The channel cannot take a bot message (bot not invited, a DM): answer through response_url.
+_NOT_POSTABLE = {"not_in_channel", "channel_not_found", "is_archived"}
+
+
+@dataclass(frozen=True)
+class Message:
+    """Every message has a plain-text fallback besides its blocks."""
+
+    text: str
+    blocks: Blocks | None = None
+
+
+@dataclass(frozen=True)
+class Interaction:
+    """The person acting and where: the permission check and the audit are about `user_id`."""
+
+    user_id: str
+    channel_id: str | None
+    team_id: str = ""
+    response_url: str | None = None
+    trigger_id: str | None = None
+    source: Source = "slash"
+    refresh: str | None = None  # command text of the listing a button lives in
+
+
+def retry_handlers() -> list[Any]:
+    """Slack's guidance: honour Retry-After on 429, retry a few 5xx."""
+    return [
+        AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+        AsyncServerErrorRetryHandler(max_retry_count=2),
+    ]
+
+
+@dataclass
+class Replies:
+    """Answers one interaction through the Slack Web API or its response_url."""
+
+    client: AsyncWebClient
+    interaction: Interaction
+    posted: list[str] = field(default_factory=list)
+
+    async def private(self, message: Message) -> None:
+        """Only the person who acted sees it."""
+        if self.interaction.response_url:
+            await self._respond(message, response_type="ephemeral", replace_original=False)
+            return
+        if self.interaction.channel_id:
+            await self.client.chat_postEphemeral(
+                channel=self.interaction.channel_id,
+                user=self.interaction.user_id,
+                text=message.text,
+                blocks=message.blocks,
+            )
+            return
+        await self.client.chat_postMessage(
+            channel=self.interaction.user_id, text=message.text, blocks=message.blocks
+        )
+
+    async def public(self, message: Message) -> str | None:
+        """Everyone in the channel sees it; returns the message ts when it can be updated."""
+        channel = self.interaction.channel_id
+        if channel:
+            try:
+                reply = await self.client.chat_postMessage(
+                    channel=channel, text=message.text, blocks=message.blocks
+                )
+            except SlackApiError as exc:
+                if (
+                    exc.response.get("error") not in _NOT_POSTABLE
+                    or not self.interaction.response_url
+                ):
+                    raise
+            else:
+                ts = reply.get("ts")
+                self.posted.append(str(ts))
+                return str(ts) if ts else None
+        await self._respond(message, response_type="in_channel", replace_original=False)
+        return None
+
+    async def update(self, ts: str, message: Message) -> None:
+        """Edit a public message posted earlier (e.g. a dialled call's progress)."""
+        if self.interaction.channel_id:
+            await self.client.chat_update(
+                channel=self.interaction.channel_id, ts=ts, text=message.text, blocks=message.blocks
+            )
+
+    async def replace_source(self, message: Message) -> None:
+        """Replace the message whose button was clicked (listings refresh in place)."""
+        if self.interaction.response_url:
+            await self._respond(message, replace_original=True)
+
+    async def delete_source(self) -> None:
+        if self.interaction.response_url:
+            webhook = AsyncWebhookClient(
+                self.interaction.response_url, retry_handlers=retry_handlers()
+            )
+            await webhook.send_dict({"delete_original": True})
+
+    async def _respond(self, message: Message, **options: Any) -> None:
+        url = self.interaction.response_url
+        assert url is not None
+        webhook = AsyncWebhookClient(url, retry_handlers=retry_handlers())
+        body: dict[str, Any] = {"text": message.text, **options}
+        if message.blocks is not None:
+            body["blocks"] = message.blocks
+        response = await webhook.send_dict(body)
+        if response.status_code >= 300:
+            raise SlackApiError(  # type: ignore[no-untyped-call]
+                f"response_url answered HTTP {response.status_code}",
+                {"ok": False, "error": f"http_{response.status_code}"},
+            )
