@@ -39,6 +39,18 @@ def _serve(args: argparse.Namespace) -> int:
     return serve(Settings.load())
 
 
+def _check(args: argparse.Namespace) -> int:
+    from bot.check import run_check
+
+    return run_check()
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from bot.sandbox.console import run_demo
+
+    return run_demo(args.as_user)
+
+
 def _audit(args: argparse.Namespace) -> int:
     from bot.audit_cli import parse_since, run_audit_cli
 
@@ -65,6 +77,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the Slack app (HTTP on $PORT, or Socket Mode)")
     serve.set_defaults(handler=_serve)
+
+    check = commands.add_parser(
+        "check", help="validate configuration, permissions, database, management node and Slack"
+    )
+    check.set_defaults(handler=_check)
+
+    demo = commands.add_parser(
+        "demo", help="try pexbot locally: simulator, Slack stand-in and an interactive console"
+    )
+    demo.add_argument(
+        "--as", dest="as_user", metavar="USER", help="start as this demo user (id, role or name)"
+    )
+    demo.set_defaults(handler=_demo)
 
     sim = commands.add_parser("simulator", help="run the bundled Pexip management-node simulator")
     sim.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")

@@ -45,6 +45,11 @@ class Services:
         self._tasks.add(task)
         task.add_done_callback(self._finished)
 
+    @property
+    def following_up(self) -> bool:
+        """Background follow-ups (e.g. a dialled call being watched) are still running."""
+        return bool(self._tasks)
+
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:

@@ -1,0 +1,119 @@
+"""`pexbot demo`: the simulator, a Slack stand-in and the real bot, wired together locally.
+
+Nothing is faked inside the bot: the console sends signed requests to the bot's own HTTP
+endpoint, the bot calls the simulator over HTTP and posts to the Slack stand-in, and the console
+shows what the stand-in received. Everything runs in this process and stops with it.
+"""
+
+from __future__ import annotations
+
+import secrets
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from bot.app import build_runtime
+from bot.config import Settings
+from bot.sandbox.serve import BackgroundServer
+from bot.sandbox.simulator import create_app
+from bot.sandbox.slack_api import SlackStandIn
+from bot.sandbox.slack_requests import SlackRequests
+from bot.server import http_app
+from bot.services import Services
+
+DEMO_POLICY = Path(__file__).with_name("demo_permissions.yaml")
+CHANNEL = "C0DEMO001"
+BACKUP_CHANNEL = "C0BACKUPS"
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    id: str
+    name: str
+    role: str
+
+
+USERS = (
+    DemoUser("U0ADMIN01", "Ada Admin", "admin"),
+    DemoUser("U0MOD0001", "Max Moderator", "moderator"),
+    DemoUser("U0VMR0001", "Val VMR-moderator", "moderator of VMR_* only"),
+    DemoUser("U0VIEW001", "Vic Viewer", "viewer"),
+)
+
+
+def find_user(text: str) -> DemoUser | None:
+    """By id, role or first name, case-insensitively."""
+    wanted = text.strip().casefold()
+    for user in USERS:
+        if wanted in (user.id.casefold(), user.role.casefold(), user.name.split()[0].casefold()):
+            return user
+    return None
+
+
+class DemoStack:
+    """Starts the three servers; `with DemoStack() as stack: stack.requests.command(...)`."""
+
+    def __init__(self, *, follow_up_seconds: float = 8.0) -> None:
+        self._folder = tempfile.TemporaryDirectory(prefix="pexbot-demo-")
+        self.simulator = BackgroundServer(create_app())
+        self.slack = SlackStandIn()
+        self._secret = secrets.token_hex(16)
+        self._follow_up = follow_up_seconds
+        self.bot: BackgroundServer | None = None
+        self.requests: SlackRequests | None = None
+        self.services: Services | None = None
+
+    @property
+    def following_up(self) -> bool:
+        return self.services is not None and self.services.following_up
+
+    def settings(self) -> Settings:
+        return Settings(
+            _env_file=None,
+            slack_bot_token=self.slack.bot_token,
+            slack_signing_secret=self._secret,
+            slack_app_token=None,
+            slack_api_url=self.slack.url,
+            pexip_manager_url=self.simulator.url,
+            pexip_username="admin",
+            pexip_password="admin",
+            pexip_default_location="London",
+            permissions_file=DEMO_POLICY,
+            database_url=f"sqlite:///{Path(self._folder.name) / 'demo.db'}",
+            audit_channel=None,
+            backup_passphrase="pexbot-demo",
+            backup_channel=BACKUP_CHANNEL,
+            backup_wait_seconds=30,
+            log_level="WARNING",
+        )
+
+    def start(self) -> DemoStack:
+        self.simulator.start()
+        self.slack.start()
+        for user in USERS:
+            self.slack.state.set_user(user.id, user.name.split()[0].lower(), user.name)
+        self.slack.state.set_channel(CHANNEL, "demo")
+        runtime = build_runtime(self.settings())
+        runtime.services.follow_up_seconds = self._follow_up
+        self.services = runtime.services
+        self.bot = BackgroundServer(http_app(runtime), lifespan="on").start()
+        self.requests = SlackRequests(self.bot.url, self._secret, self.slack.state.response_url)
+        return self
+
+    def stop(self) -> None:
+        if self.requests is not None:
+            self.requests.close()
+        if self.bot is not None:
+            self.bot.stop()
+        self.slack.stop()
+        self.simulator.stop()
+        self._folder.cleanup()
+
+    def __enter__(self) -> DemoStack:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

@@ -1,0 +1,69 @@
+"""`pexbot demo` driven as a newcomer would script it: stdin is not a terminal, one line each."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = """\
+conferences
+2
+mute alice
+2
+:as viewer
+mute Bob
+:as admin
+sync 99
+end VMR_2
+1
+"""
+
+
+def run_demo(script: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "demo", *args],
+        input=script,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "COLUMNS": "200"},
+    )
+
+
+def test_scripted_session_shows_listings_buttons_denials_and_errors(tmp_path: Path) -> None:
+    result = run_demo(SCRIPT, tmp_path)
+    out = result.stdout
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in out + result.stderr
+    # a listing with numbered buttons, only to the person who asked
+    assert "only you" in out and "VMR_1 · 3 participants" in out
+    assert "[2] Lock" in out
+    # pressing button 2 locks VMR_1: said in the channel, the listing refreshed in place
+    assert "@Ada Admin locked VMR_1" in out
+    assert "refreshed" in out and "VMR_1 · 3 participants · locked" in out
+    # an ambiguous name offers a choice; picking acts on the one chosen
+    assert "2 participants match “alice”" in out
+    assert "@Ada Admin muted Alice Cooper (VMR_2)." in out
+    # a denial is private and names the missing permission
+    assert "Not allowed: you need the `mute` permission" in out
+    # the node's refusal is said in the channel, in plain words
+    assert "@Ada Admin tried to sync template 99, but it did not happen." in out
+    # a confirmation before ending a conference, then the outcome
+    assert "End VMR_2 for 2 participants?" in out
+    assert "@Ada Admin ended VMR_2." in out
+
+
+def test_demo_can_start_as_another_user(tmp_path: Path) -> None:
+    result = run_demo("whoami\n", tmp_path, "--as", "viewer")
+    assert result.returncode == 0
+    assert "You are Vic Viewer (viewer)" in result.stdout
+    assert "viewer" in result.stdout and "conferences" in result.stdout
+
+
+def test_unknown_demo_user_is_a_clear_error(tmp_path: Path) -> None:
+    result = run_demo("", tmp_path, "--as", "nobody")
+    assert result.returncode == 2
+    assert "Unknown demo user 'nobody'" in result.stdout
+    assert "Traceback" not in result.stderr
