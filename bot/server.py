@@ -46,14 +46,17 @@ def http_app(runtime: Runtime) -> Starlette:
     )
 
 
-async def _socket_mode(runtime: Runtime) -> None:
+async def run_socket_mode(runtime: Runtime, stopping: asyncio.Event | None = None) -> None:
+    """Connect to Slack over Socket Mode and serve until `stopping` is set (or forever)."""
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
     assert runtime.slack.app_token is not None
     handler = AsyncSocketModeHandler(runtime.bolt, runtime.slack.app_token.get_secret_value())
     try:
-        await handler.start_async()  # type: ignore[no-untyped-call]
+        await handler.connect_async()  # type: ignore[no-untyped-call]
+        await (stopping or asyncio.Event()).wait()
     finally:
+        await handler.close_async()  # type: ignore[no-untyped-call]
         await runtime.close()
 
 
@@ -62,7 +65,7 @@ def serve(settings: Settings) -> int:
     runtime = build_runtime(settings)
     if runtime.slack.socket_mode:
         log.info("pexbot serving in Socket Mode (%s)", runtime.slack.command)
-        asyncio.run(_socket_mode(runtime))
+        asyncio.run(run_socket_mode(runtime))
         return 0
     log.info("pexbot serving HTTP on port %d (%s)", runtime.slack.port, runtime.slack.command)
     uvicorn.run(

@@ -23,7 +23,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from bot.sandbox.serve import BackgroundServer
 from bot.sandbox.slack_state import (
@@ -252,6 +252,8 @@ def _answer(state: SlackState, name: str, params: Params, token: str | None) -> 
         return _error(error or default, status, retry_after)
     if not token:
         return _error("not_authed")
+    if name == "apps.connections.open":
+        return _connections_open(state, token)
     if token != state.bot_token:
         return _error("invalid_auth")
     method = METHODS.get(name)
@@ -263,6 +265,14 @@ def _answer(state: SlackState, name: str, params: Params, token: str | None) -> 
         return _error(exc.code)
     headers = {"x-oauth-scopes": ",".join(state.scopes)} if name == "auth.test" else None
     return JSONResponse({"ok": True, **reply}, headers=headers)
+
+
+def _connections_open(state: SlackState, token: str) -> JSONResponse:
+    """Socket Mode: only the app-level token may open a connection."""
+    if token != state.app_token:
+        return _error("invalid_auth")
+    ws_url = state.base_url.replace("http://", "ws://", 1) + "/socket"
+    return JSONResponse({"ok": True, "url": ws_url})
 
 
 def create_app(state: SlackState) -> Starlette:
@@ -291,6 +301,7 @@ def create_app(state: SlackState) -> Starlette:
         routes=[
             Route("/api/{method}", api, methods=["GET", "POST"]),
             Route("/response/{token}", response_url, methods=["POST"]),
+            WebSocketRoute("/socket", state.socket.serve),
         ]
     )
 

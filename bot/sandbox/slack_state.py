@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from bot.sandbox.slack_socket import SocketHub
+
 DEFAULT_SCOPES = (
     "commands",
     "chat:write",
@@ -88,8 +90,11 @@ class SlackState:
         bot_user_id: str = "U0BOT0001",
         bot_id: str = "B0BOT0001",
         scopes: Iterable[str] = DEFAULT_SCOPES,
+        app_token: str = "xapp-1-A0PEXBOT1-0000-test-app-token",
     ) -> None:
         self.bot_token = bot_token
+        self.app_token = app_token
+        self.socket = SocketHub()
         self.team_id = team_id
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
