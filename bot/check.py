@@ -28,7 +28,6 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import aiohttp
-from apscheduler.triggers.cron import CronTrigger
 from rich.console import Console
 from rich.markup import escape
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -42,6 +41,7 @@ from bot.messages import pexip_sentence
 from bot.pexip import errors, status
 from bot.pexip.client import PexipClient, RetryPolicy
 from bot.policy import load_policy
+from bot.schedule import cron_trigger
 
 log = logging.getLogger(__name__)
 
@@ -347,15 +347,13 @@ def check_backups(settings: Settings, now: datetime | None = None) -> CheckResul
         return CheckResult.failed(BACKUPS, "; ".join(problems))
     if problems:
         return CheckResult.failed(BACKUPS, "; ".join(problems))
-    return CheckResult.passed(
-        BACKUPS, _backup_detail(settings, when), _weekday_warnings(settings.backup_schedule)
-    )
+    return CheckResult.passed(BACKUPS, _backup_detail(settings, when))
 
 
 def next_backup(schedule: str, timezone: str, now: datetime | None = None) -> datetime:
     """When the clock will next run the backup, in `timezone`; ValueError if it never will."""
     zone = ZoneInfo(timezone)
-    trigger = CronTrigger.from_crontab(schedule, timezone=zone)
+    trigger = cron_trigger(schedule, timezone)
     when: datetime | None = trigger.get_next_fire_time(None, now or datetime.now(zone))
     if when is None:
         raise ValueError("it never fires")
@@ -393,17 +391,6 @@ def _backup_detail(settings: Settings, when: datetime) -> str:
     if settings.backup_download_dir is not None:
         detail += f", downloading to {settings.backup_download_dir}"
     return detail
-
-
-def _weekday_warnings(schedule: str) -> list[str]:
-    """APScheduler 3 numbers weekdays from Monday = 0; cron from Sunday = 0 (its issue #286)."""
-    weekday = schedule.split()[4]
-    if not any(character.isdigit() for character in weekday):
-        return []
-    return [
-        f"BACKUP_SCHEDULE day of week '{weekday}': the scheduler counts 0 as Monday, not "
-        "Sunday as cron does; write names instead (sun, mon-fri) to be unambiguous"
-    ]
 
 
 # --- no traceback, ever --------------------------------------------------------------------

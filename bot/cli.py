@@ -39,6 +39,18 @@ def _serve(args: argparse.Namespace) -> int:
     return serve(Settings.load())
 
 
+def _clock(args: argparse.Namespace) -> int:
+    from bot.scheduler import run_clock
+
+    return run_clock(Settings.load())
+
+
+def _backup_run(args: argparse.Namespace) -> int:
+    from bot.scheduler import run_backup_cli
+
+    return run_backup_cli(Settings.load())
+
+
 def _check(args: argparse.Namespace) -> int:
     from bot.check import run_check
 
@@ -77,6 +89,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the Slack app (HTTP on $PORT, or Socket Mode)")
     serve.set_defaults(handler=_serve)
+
+    clock = commands.add_parser("clock", help="run the scheduler: the nightly backup")
+    clock.set_defaults(handler=_clock)
+
+    backup = commands.add_parser("backup", help="backups of the management node")
+    backup_commands = backup.add_subparsers(dest="backup_command", required=True, metavar="ACTION")
+    backup_run = backup_commands.add_parser(
+        "run", help="run the nightly backup job once, now (exit 0 on success, 1 on failure)"
+    )
+    backup_run.set_defaults(handler=_backup_run)
 
     check = commands.add_parser(
         "check", help="validate configuration, permissions, database, management node and Slack"

@@ -158,9 +158,10 @@ class Settings(BaseSettings):
 
     @field_validator("backup_schedule")
     @classmethod
-    def _schedule_has_five_fields(cls, value: str) -> str:
-        if len(value.split()) != 5:
-            raise ValueError("must be a cron expression of 5 fields, e.g. '0 2 * * *'")
+    def _schedule_is_cron(cls, value: str) -> str:
+        from bot.schedule import cron_trigger
+
+        cron_trigger(value, "UTC")  # ValueError says what is wrong
         return value
 
     @field_validator("backup_timezone")
@@ -239,7 +240,7 @@ def describe_validation_error(exc: ValidationError) -> str:
     lines = []
     for error in exc.errors():
         name = ".".join(str(part) for part in error["loc"]).upper() or "configuration"
-        lines.append(f"{name}: {error['msg']}")
+        lines.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
     return "; ".join(lines)
 
 

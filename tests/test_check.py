@@ -498,7 +498,7 @@ def test_the_next_run_is_given_in_the_backup_timezone() -> None:
     assert f"{when:%Y-%m-%d %H:%M %Z}" == "2026-07-02 02:00 BST"
 
 
-def test_a_numeric_weekday_warns_that_zero_is_monday() -> None:
+def test_weekday_zero_is_sunday_as_in_cron() -> None:
     settings = Settings.load(
         backup_passphrase="p" * 12, backup_channel="C0BACKUPS", backup_schedule="0 2 * * 0"
     )
@@ -506,8 +506,8 @@ def test_a_numeric_weekday_warns_that_zero_is_monday() -> None:
     result = check_backups(settings, now=datetime(2026, 11, 18, tzinfo=UTC))
 
     assert result.ok
-    assert "next run 2026-11-23 02:00 UTC" in result.detail  # a Monday
-    assert "counts 0 as Monday" in result.warnings[0]
+    assert "next run 2026-11-22 02:00 UTC" in result.detail  # a Sunday
+    assert result.warnings == ()
 
 
 # --- no traceback, ever --------------------------------------------------------------------
