@@ -17,19 +17,16 @@ import threading
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-from sqlalchemy import BigInteger, DateTime, Engine, Integer, String, Text, create_engine, inspect
+from sqlalchemy import BigInteger, Integer, String, Text, inspect
 from sqlalchemy import select as sa_select
-from sqlalchemy.engine import URL, Dialect, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.pool import StaticPool
-from sqlalchemy.types import TypeDecorator
 
-from bot.config import ConfigError
+from bot.database import UTCDateTime, database_url, ensure_sqlite_folder, make_engine
 
 log = logging.getLogger(__name__)
 
@@ -106,24 +103,6 @@ class AuditError(Exception):
     """The audit database could not be read or written; the message hides any password."""
 
 
-class _UTCDateTime(TypeDecorator[datetime]):
-    """Timestamps go in as UTC and come out aware, on SQLite (no time zones) as on PostgreSQL."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 class _Base(DeclarativeBase):
     pass
 
@@ -134,7 +113,7 @@ class AuditRow(_Base):
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
-    at: Mapped[datetime] = mapped_column(_UTCDateTime, index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     user_id: Mapped[str] = mapped_column(String(64))
     team_id: Mapped[str] = mapped_column(String(64))
     channel_id: Mapped[str] = mapped_column(String(64))
@@ -172,25 +151,12 @@ class AuditRow(_Base):
         )
 
 
-def database_url(text: str) -> URL:
-    """Parse `DATABASE_URL`; plain `postgresql://` (or Heroku's `postgres://`) means psycopg 3."""
-    try:
-        url = make_url(text)
-    except ArgumentError:
-        raise ConfigError(
-            "DATABASE_URL: not a database URL, e.g. sqlite:///pexbot.db or postgresql://host/db"
-        ) from None
-    if url.drivername in ("postgresql", "postgres"):
-        url = url.set(drivername="postgresql+psycopg")
-    return url
-
-
 class AuditStore:
     """The `audit_log` table in `database_url`."""
 
     def __init__(self, database_url_text: str) -> None:
         self._url = database_url(database_url_text)
-        self._engine = _engine(self._url)
+        self._engine = make_engine(self._url)
         self._schema_lock = threading.Lock()
         self._schema_ready = False
         # One shared connection (in-memory SQLite) must not be used by two threads at once.
@@ -229,7 +195,7 @@ class AuditStore:
         with self._schema_lock:
             if self._schema_ready:
                 return
-            _make_sqlite_folder(self._url)
+            ensure_sqlite_folder(self._url)
             try:
                 _Base.metadata.create_all(self._engine)
             except SQLAlchemyError:
@@ -248,22 +214,6 @@ class AuditStore:
             query = query.where(AuditRow.at >= since)
         with Session(self._engine) as session:
             return [row.entry() for row in session.scalars(query)]
-
-
-def _engine(url: URL) -> Engine:
-    options: dict[str, Any] = {}
-    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
-        options = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
-    try:
-        return create_engine(url, **options)
-    except (NoSuchModuleError, ImportError) as exc:
-        hint = " (pip install 'pexbot[postgres]')" if url.get_backend_name() == "postgresql" else ""
-        raise ConfigError(f"DATABASE_URL: no driver for {url.drivername}: {exc}{hint}") from None
-
-
-def _make_sqlite_folder(url: URL) -> None:
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
 
 
 # --- what handlers call --------------------------------------------------------------------

@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.pool import StaticPool
 
-from bot.audit import _engine, _make_sqlite_folder, _UTCDateTime, database_url
+from bot.database import UTCDateTime, database_url, ensure_sqlite_folder, make_engine
 
 if TYPE_CHECKING:
     from bot.backups import BackupReport
@@ -70,12 +70,12 @@ class BackupRunRow(_Base):
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
-    claimed_for: Mapped[datetime | None] = mapped_column(_UTCDateTime, unique=True)
-    scheduled_for: Mapped[datetime | None] = mapped_column(_UTCDateTime)
+    claimed_for: Mapped[datetime | None] = mapped_column(UTCDateTime, unique=True)
+    scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime)
     trigger: Mapped[str] = mapped_column(String(16))
     requested_by: Mapped[str | None] = mapped_column(String(64))
-    started_at: Mapped[datetime] = mapped_column(_UTCDateTime, index=True)
-    finished_at: Mapped[datetime | None] = mapped_column(_UTCDateTime)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     outcome: Mapped[str] = mapped_column(String(16))
     failed_step: Mapped[str | None] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(Text, default="")
@@ -122,7 +122,7 @@ class BackupHistory:
 
     def __init__(self, database_url_text: str) -> None:
         self._url = database_url(database_url_text)
-        self._engine = _engine(self._url)
+        self._engine = make_engine(self._url)
         self._schema_lock = threading.Lock()
         self._schema_ready = False
         # One shared connection (in-memory SQLite) must not be used by two threads at once.
@@ -270,7 +270,7 @@ class BackupHistory:
         with self._schema_lock:
             if self._schema_ready:
                 return
-            _make_sqlite_folder(self._url)
+            ensure_sqlite_folder(self._url)
             try:
                 _Base.metadata.create_all(self._engine)
             except SQLAlchemyError:

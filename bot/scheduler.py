@@ -31,11 +31,11 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.audit import _engine, _make_sqlite_folder, database_url
 from bot.backup_history import BackupHistory, HistoryError
 from bot.backup_notify import human_duration, notify, slack_client, summary
 from bot.backups import BackupReport, Trigger, run_backup, utc_now
 from bot.config import BackupSettings, ConfigError, Settings, configure_logging
+from bot.database import database_url, ensure_sqlite_folder, make_engine
 from bot.pexip.client import PexipClient
 from bot.schedule import cron_trigger
 
@@ -200,8 +200,8 @@ async def serve_clock(settings: Settings, *, stop: asyncio.Event | None = None) 
 
 def _job_store(settings: Settings) -> SQLAlchemyJobStore:
     url = database_url(settings.database_url)
-    _make_sqlite_folder(url)
-    return SQLAlchemyJobStore(engine=_engine(url))
+    ensure_sqlite_folder(url)
+    return SQLAlchemyJobStore(engine=make_engine(url))
 
 
 def _ensure_job(scheduler: AsyncIOScheduler, trigger: CronTrigger) -> Job:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
-from bot.audit import database_url
+from bot.database import database_url
 from bot.backup_history import BackupHistory, HistoryError
 from bot.backups import BackupReport, StoredAt
 

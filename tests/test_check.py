@@ -487,7 +487,8 @@ def test_an_impossible_schedule_fails(
     report = check()
 
     assert report.code == 1
-    assert report.line("backups").startswith("✘ backups: BACKUP_SCHEDULE '0 25 * * *' is not valid")
+    assert report.line("configuration").startswith("✘ configuration: BACKUP_SCHEDULE:")
+    assert "higher than the maximum value (23)" in report.line("configuration")
 
 
 def test_the_next_run_is_given_in_the_backup_timezone() -> None:

@@ -28,7 +28,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from bot import backup_notify
-from bot.audit import database_url
+from bot.database import database_url
 from bot.backup_history import BackupHistory, BackupRun
 from bot.config import ConfigError, Settings
 from bot.scheduler import (
