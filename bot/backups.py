@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from bot.audit import Scrubber, new_correlation_id
+from bot.backup_files import prune_folder, prune_plan, write_checksum
 from bot.config import BackupSettings
 from bot.messages import internal_error, pexip_sentence
 from bot.pexip import errors
@@ -297,19 +298,6 @@ def _prepare_target(folder: Path, filename: str) -> Path:
     return folder / filename
 
 
-def write_checksum(downloaded: DownloadedFile) -> Path:
-    """`<file>.sha256` beside the file, in `sha256sum` format (`sha256sum -c` checks it)."""
-    path = checksum_path(downloaded.path)
-    partial = path.with_name(path.name + ".part")
-    partial.write_text(f"{downloaded.sha256}  {downloaded.path.name}\n", encoding="utf-8")
-    partial.replace(path)
-    return path
-
-
-def checksum_path(backup_file: Path) -> Path:
-    return backup_file.with_name(backup_file.name + ".sha256")
-
-
 async def _prune(client: PexipClient, settings: BackupSettings, run: _Run) -> None:
     assert run.backup is not None
     await _prune_node(client, settings.keep, run.backup.filename, run.pruned_node)
@@ -328,34 +316,6 @@ async def _prune_node(client: PexipClient, keep: int, ours: str, pruned: list[st
             log.info("backup %s was already gone", backup.filename)
             continue
         pruned.append(backup.filename)
-
-
-# --- retention -----------------------------------------------------------------------------
-
-
-def is_backup_file(name: str) -> bool:
-    """Pexip backup packages only: `*.tar.gpg`, or the vendor's `pexip_backup_*.gpg`."""
-    return name.endswith(".tar.gpg") or (name.startswith("pexip_backup_") and name.endswith(".gpg"))
-
-
-def prune_plan(backups: Iterable[SystemBackup], keep: int, ours: str) -> list[SystemBackup]:
-    """Backup files beyond the newest `keep` by date, oldest first; never `ours`, never a file
-    without a date (its age is unknown)."""
-    dated = [b for b in backups if b.date is not None and is_backup_file(b.filename)]
-    dated.sort(key=lambda b: (b.date, b.filename), reverse=True)
-    return [b for b in reversed(dated[keep:]) if b.filename != ours]
-
-
-def prune_folder(folder: Path, keep: int) -> list[str]:
-    """Keep the newest `keep` backup files in `folder` (by modification time, then name);
-    delete the rest with their `.sha256`. Returns the deleted names, oldest first."""
-    files = [p for p in folder.iterdir() if p.is_file() and is_backup_file(p.name)]
-    files.sort(key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
-    old = list(reversed(files[keep:]))
-    for path in old:
-        path.unlink(missing_ok=True)
-        checksum_path(path).unlink(missing_ok=True)
-    return [path.name for path in old]
 
 
 # --- wording and helpers -------------------------------------------------------------------

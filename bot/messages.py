@@ -88,10 +88,16 @@ def usage(message: str) -> str:
     return f":warning: {message}"
 
 
-def no_match(message: str, slash: str) -> str:
-    return (
-        f":mag: {message[0].upper()}{message[1:]}. Try `{slash} conferences` to see who is where."
-    )
+# After a name that matched nothing: the listing that shows what there is.
+SEE_LISTING: dict[str, str] = {
+    "conferences": "Try `{slash} conferences` to see who is where.",
+    "backup list": "Try `{slash} backup list` to see the backup files.",
+}
+
+
+def no_match(message: str, slash: str, listing: str = "conferences") -> str:
+    hint = SEE_LISTING[listing].format(slash=slash)
+    return f":mag: {message[0].upper()}{message[1:]}. {hint}"
 
 
 # Past-tense outcomes in the channel: "<@U1> muted Alice Parkes in VMR_1".

@@ -16,7 +16,12 @@ from bot.pexip.models import Conference, Participant
 
 
 class NoMatch(Exception):
-    """Nothing matches what the user typed; the message says what was looked for."""
+    """Nothing matches what the user typed; the message says what was looked for, `listing`
+    the command that lists what there is."""
+
+    def __init__(self, message: str, listing: str = "conferences") -> None:
+        super().__init__(message)
+        self.listing = listing
 
 
 class Ambiguous(Exception):

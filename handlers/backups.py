@@ -5,10 +5,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from bot.backup_notify import notify, render_report
-
 from bot import messages
 from bot.backup_history import BackupRun
+from bot.backup_notify import notify, render_report
 from bot.backups import run_backup
 from bot.pexip import backups as node_backups
 from bot.pexip import commands as pexip
@@ -17,7 +16,7 @@ from bot.pexip.models import SystemBackup
 from bot.resolve import NoMatch
 from handlers import blocks
 from handlers.commands import BackupList, BackupNow, BackupRestore
-from handlers.context import Confirm, Context, Done, Listing
+from handlers.context import Confirm, Context, Done, Listing, Reported
 from handlers.grammar import UsageError
 from handlers.replies import Message
 
@@ -76,16 +75,12 @@ async def backup_now(ctx: Context, command: BackupNow) -> Done:
     if channel and channel != ctx.interaction.channel_id:
         await notify(ctx.replies.client, channel, report)
     if report.outcome != "success":
-        raise _JobFailed(report.reason)
+        raise Reported(Message(text, report_blocks), report.reason)
     return Done(
         Message(text, report_blocks),
         report.filename or "management node",
         detail=report.filename or "",
     )
-
-
-class _JobFailed(Exception):
-    pass
 
 
 async def backup_list(ctx: Context, command: BackupList) -> Listing:
@@ -110,7 +105,9 @@ async def backup_restore(ctx: Context, command: BackupRestore) -> Done | Confirm
     files = {backup.filename: backup for backup in await node_backups.list_backups(services.pexip)}
     backup = files.get(command.filename)
     if backup is None:
-        raise NoMatch(f"no backup file named {command.filename} on the management node")
+        raise NoMatch(
+            f"no backup file named {command.filename} on the management node", "backup list"
+        )
     ctx.target = backup.filename
     node = await status.node_version(services.pexip)
     if (backup.version, backup.build) != (node.version, node.build):

@@ -35,6 +35,15 @@ class CommandFailed(Exception):
         self.error = error
 
 
+class Reported(Exception):
+    """A job failed, and its own report (said in the channel) tells why: e.g. `backup now`."""
+
+    def __init__(self, message: Message, detail: str) -> None:
+        super().__init__(detail)
+        self.message = message
+        self.detail = detail
+
+
 @dataclass(frozen=True)
 class Done:
     """A command succeeded: said in the channel. `follow_up(ts)` runs once it is posted."""

@@ -56,9 +56,14 @@ def from_view(body: dict[str, Any]) -> Interaction:
         user_id=str(body["user"]["id"]),
         channel_id=str(channel) if channel else None,
         team_id=_team(body),
+        response_url=_text(meta.get("response_url")),
         source="modal",
-        refresh=meta.get("refresh") if isinstance(meta.get("refresh"), str) else None,
+        refresh=_text(meta.get("refresh")),
     )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 class Listeners:

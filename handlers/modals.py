@@ -67,7 +67,14 @@ def _conference_picker(action_id: str = CONFERENCE_OPTIONS) -> dict[str, Any]:
 
 
 def metadata(interaction: Interaction, **extra: str) -> str:
-    return json.dumps({"channel": interaction.channel_id, "refresh": interaction.refresh, **extra})
+    """Where the form came from: the channel, and the listing (its response_url and command)
+    to refresh once the form's command is done."""
+    origin = {
+        "channel": interaction.channel_id,
+        "refresh": interaction.refresh,
+        "response_url": interaction.response_url,
+    }
+    return json.dumps({**origin, **extra})
 
 
 def read_metadata(view: dict[str, Any]) -> dict[str, Any]:
@@ -198,11 +205,13 @@ def read_dial(view: dict[str, Any], default_location: str | None) -> Dial:
 
 def read_transfer(view: dict[str, Any], participant_id: str) -> Transfer:
     state = view.get("state", {}).get("values", {})
+    values = {"to_alias": _value(state, "to_alias"), "role": _value(state, "role")}
     try:
-        return Transfer(
-            participant=ParticipantRef(query=participant_id),
-            to_alias=_value(state, "to_alias") or "",
-            role=_value(state, "role"),
+        return Transfer.model_validate(
+            {
+                "participant": ParticipantRef(query=participant_id),
+                **{key: value for key, value in values.items() if value is not None},
+            }
         )
     except ValidationError as exc:
         raise _errors_from(exc, {"to_alias": "to_alias", "role": "role"}) from None

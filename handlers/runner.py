@@ -23,7 +23,16 @@ from bot.services import Services
 from handlers import blocks
 from handlers.commands import BaseCommand
 from handlers.conferences import conference_choices
-from handlers.context import CommandFailed, Confirm, Context, Denied, Listing, Outcome, Shown
+from handlers.context import (
+    CommandFailed,
+    Confirm,
+    Context,
+    Denied,
+    Listing,
+    Outcome,
+    Reported,
+    Shown,
+)
 from handlers.dispatch import EXECUTORS
 from handlers.grammar import UsageError, parse
 from handlers.replies import Interaction, Message, Replies
@@ -96,8 +105,12 @@ async def _attempt(ctx: Context, command: BaseCommand) -> tuple[messages.Outcome
         await _say(private(Message(text)), ctx.reference)
         return "denied", exc.decision.detail, ""
     except NoMatch as exc:
-        await _say(private(Message(messages.no_match(str(exc), ctx.services.slash))), ctx.reference)
+        text = messages.no_match(str(exc), ctx.services.slash, exc.listing)
+        await _say(private(Message(text)), ctx.reference)
         return "invalid", str(exc), ""
+    except Reported as exc:
+        await _say(public(exc.message), ctx.reference)
+        return "error", exc.detail, ""
     except Ambiguous as exc:
         await _say(private(blocks.pick_one(command, exc)), ctx.reference)
         return None, "", ""

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
-from bot.database import database_url
 from bot.backup_history import BackupHistory, HistoryError
 from bot.backups import BackupReport, StoredAt
+from bot.database import database_url
 
 POSTGRES_URL = os.environ.get("PEXBOT_TEST_POSTGRES_URL")
 NIGHT = datetime(2026, 5, 2, 1, 0, tzinfo=UTC)

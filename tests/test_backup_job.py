@@ -18,16 +18,10 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from bot.backup_files import is_backup_file, prune_folder, prune_plan
 from bot.backup_history import BackupHistory
 from bot.backup_notify import human_duration, human_size
-from bot.backups import (
-    DOWNLOAD_BROKE_OFF,
-    BackupReport,
-    is_backup_file,
-    prune_folder,
-    prune_plan,
-    run_backup,
-)
+from bot.backups import DOWNLOAD_BROKE_OFF, BackupReport, run_backup
 from bot.config import BackupSettings, PexipSettings
 from bot.pexip.backups import list_backups
 from bot.pexip.client import PexipClient

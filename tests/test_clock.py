@@ -28,9 +28,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from bot import backup_notify
-from bot.database import database_url
 from bot.backup_history import BackupHistory, BackupRun
 from bot.config import ConfigError, Settings
+from bot.database import database_url
 from bot.scheduler import (
     JOB_FUNC,
     JOB_ID,
@@ -110,6 +110,14 @@ async def recent_runs(db_url: str) -> list[BackupRun]:
 def creates(simulator: Any) -> int:
     stats = simulator.control.stats()
     return sum(1 for c in stats["commands"] if c["command"] == "platform/backup_create")
+
+
+def waiting_for_the_file(simulator: Any) -> bool:
+    """The job has created the backup and is polling the listing for the new file: the node
+    saw the create, and more listings than the one taken before it."""
+    stats = simulator.control.stats()
+    listings = stats["requests"].get("GET /api/admin/configuration/v1/system_backup/", 0)
+    return creates(simulator) == 1 and listings >= 2
 
 
 def schedule_missed_an_hour_ago(monkeypatch: pytest.MonkeyPatch) -> datetime:
@@ -250,7 +258,7 @@ async def test_stopping_the_clock_mid_run_records_the_run_as_interrupted(
     due = schedule_missed_an_hour_ago(monkeypatch)
     store_job(env["DATABASE_URL"], backup_trigger(Settings.load().backup()), due)
 
-    assert await run_clocks(1, lambda: creates(simulator) == 1) == [0]
+    assert await run_clocks(1, lambda: waiting_for_the_file(simulator)) == [0]
 
     [run] = await recent_runs(env["DATABASE_URL"])
     assert (run.outcome, run.failed_step) == ("failure", "wait")

@@ -1,0 +1,206 @@
+"""Stories of moderators calling people into conferences: typed, or through the form."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tests.e2e.conftest import Seen, audited, node_commands, participant
+from tests.fixtures.bot import MODERATOR, VIEWER, Bot
+
+
+def _selected(value: str) -> dict[str, Any]:
+    return {"selected_option": {"text": {"type": "plain_text", "text": value}, "value": value}}
+
+
+def _only_dial(simulator: Any) -> dict[str, Any]:
+    dials = node_commands(simulator, "participant/dial")
+    assert len(dials) == 1, dials
+    return dials[0]
+
+
+def test_typed_dial_uses_the_defaults_and_the_channel_sees_the_call_connect(
+    bot: Bot, seen: Seen, simulator: Any
+) -> None:
+    simulator.control.settings(answer_delay=0.1)
+
+    bot.slack.command("dial meet@example.com alice@example.com", user=MODERATOR)
+
+    ringing = seen.public(
+        f"<@{MODERATOR}> is dialling alice@example.com into VMR_1. Ringing…", timeout=5
+    )
+    connected = seen.update("alice@example.com into VMR_1. Connected.", timeout=5)
+    assert connected.ts == ringing.ts  # the same message, edited in place
+    sent = _only_dial(simulator)
+    assert sent["conference_alias"] == "meet@example.com"
+    assert sent["destination"] == "alice@example.com"
+    assert (sent["role"], sent["protocol"], sent["system_location"]) == ("guest", "sip", "London")
+    assert "node" not in sent
+
+
+def test_typed_dial_sends_location_and_name_the_way_the_node_expects(
+    bot: Bot, seen: Seen, simulator: Any
+) -> None:
+    bot.slack.command(
+        "dial vmr2@meet.example.com sip:carol@example.com role=chair protocol=h323 location=Oslo "
+        "name=“Carol from Sales”",
+        user=MODERATOR,
+    )
+
+    seen.public("is dialling sip:carol@example.com into VMR_2")
+    sent = _only_dial(simulator)
+    assert sent["system_location"] == "Oslo"
+    assert sent["remote_display_name"] == "Carol from Sales"
+    assert (sent["role"], sent["protocol"]) == ("chair", "h323")
+    assert participant(simulator, "Carol from Sales")["conference"] == "VMR_2"
+
+
+def test_typed_dial_from_a_node_address_sends_no_location(
+    bot: Bot, seen: Seen, simulator: Any
+) -> None:
+    bot.slack.command("dial meet@example.com bob@example.com node=10.0.2.11", user=MODERATOR)
+
+    seen.public("is dialling bob@example.com into VMR_1")
+    sent = _only_dial(simulator)
+    assert sent["node"] == "10.0.2.11"
+    assert "system_location" not in sent
+
+
+def test_a_call_nobody_answers_is_marked_not_answered(bot: Bot, seen: Seen, simulator: Any) -> None:
+    simulator.control.settings(answer_delay=0.2)
+
+    bot.slack.command("dial meet@example.com noanswer@example.com", user=MODERATOR)
+
+    seen.public("is dialling noanswer@example.com into VMR_1. Ringing…")
+    seen.update("noanswer@example.com into VMR_1. Not answered", timeout=6)
+
+
+def test_a_host_name_as_node_is_refused_privately_and_nothing_is_sent(
+    bot: Bot, seen: Seen, simulator: Any
+) -> None:
+    bot.slack.command("dial meet@example.com bob@example.com node=conf.example.com", user=MODERATOR)
+
+    seen.private("`node` must be an IP address")
+    assert seen.in_channel() == []
+    assert node_commands(simulator) == []
+    audited(bot, user=MODERATOR, command="dial", outcome="invalid")
+
+
+def test_dial_without_any_location_to_place_the_call_from_says_how(
+    bot_with: Callable[..., Bot], seen: Seen, simulator: Any
+) -> None:
+    bot = bot_with(PEXIP_DEFAULT_LOCATION="")
+
+    bot.slack.command("dial meet@example.com bob@example.com", user=MODERATOR)
+
+    seen.private("`dial` needs `location=<system location>` or `node=<IP address>`")
+    assert node_commands(simulator) == []
+
+
+def test_a_viewer_may_not_dial(bot: Bot, seen: Seen, simulator: Any) -> None:
+    simulator.control.reset_stats()
+
+    bot.slack.command("dial meet@example.com bob@example.com", user=VIEWER)
+
+    seen.private("you need the `dial` permission")
+    assert simulator.control.stats()["requests_total"] == 0
+
+
+def test_dial_alone_opens_a_form_with_the_system_locations(bot: Bot, seen: Seen) -> None:
+    bot.slack.command("dial", user=MODERATOR)
+
+    loading = seen.view("views.open")
+    assert loading["blocks"][0]["text"]["text"] == "Loading…"
+    form = seen.view("views.update")
+    assert form["callback_id"] == "dial_form"
+    location = next(b for b in form["blocks"] if b["block_id"] == "location")
+    choices = [option["value"] for option in location["element"]["options"]]
+    assert choices == ["London", "Oslo", "New York"]
+    assert location["element"]["initial_option"]["value"] == "London"
+    assert seen.everything() == []  # nothing is posted until the form is submitted
+
+
+def test_submitting_the_dial_form_places_the_call(bot: Bot, seen: Seen, simulator: Any) -> None:
+    bot.slack.command("dial", user=MODERATOR)
+    form = seen.view("views.update")
+
+    response = bot.slack.submit(
+        form,
+        {
+            "conference": _selected("vmr2@meet.example.com"),
+            "destination": {"value": "dave@example.com"},
+            "protocol": _selected("mssip"),
+            "role": _selected("chair"),
+            "call_type": _selected("audio"),
+            "location": _selected("New York"),
+            "name": {"value": "Dave"},
+        },
+        user=MODERATOR,
+    )
+
+    assert response.status_code == 200
+    assert response.text == ""  # the form closes
+    seen.public(f"<@{MODERATOR}> is dialling dave@example.com into VMR_2", channel="C0ROOMS01")
+    sent = _only_dial(simulator)
+    assert sent["conference_alias"] == "vmr2@meet.example.com"
+    assert (sent["protocol"], sent["role"], sent["call_type"]) == ("mssip", "chair", "audio")
+    assert (sent["system_location"], sent["remote_display_name"]) == ("New York", "Dave")
+
+
+def test_a_form_without_a_destination_is_answered_under_the_field(
+    bot: Bot, seen: Seen, simulator: Any
+) -> None:
+    bot.slack.command("dial", user=MODERATOR)
+    form = seen.view("views.update")
+
+    response = bot.slack.submit(
+        form,
+        {"conference": _selected("meet@example.com"), "destination": {"value": "  "}},
+        user=MODERATOR,
+    )
+
+    assert response.status_code == 200
+    assert response.json() == {"response_action": "errors", "errors": {"destination": "Required."}}
+    audited(bot, user=MODERATOR, command="dial", outcome="invalid")
+    assert node_commands(simulator) == []
+    assert seen.in_channel() == []
+
+
+def test_the_form_submission_is_checked_against_whoever_submits_it(
+    bot: Bot, seen: Seen, simulator: Any
+) -> None:
+    bot.slack.command("dial", user=MODERATOR)
+    form = seen.view("views.update")
+
+    bot.slack.submit(
+        form,
+        {"conference": _selected("meet@example.com"), "destination": {"value": "x@example.com"}},
+        user=VIEWER,
+    )
+
+    seen.private("you need the `dial` permission")
+    assert node_commands(simulator) == []
+
+
+def test_the_conference_picker_offers_aliases_to_a_moderator_and_nothing_to_a_viewer(
+    bot: Bot, seen: Seen
+) -> None:
+    bot.slack.command("dial", user=MODERATOR)
+    form = seen.view("views.update")
+
+    offered = bot.slack.suggest(form, "conference_choice", "meet", user=MODERATOR)
+    assert offered.status_code == 200
+    values = [option["value"] for option in offered.json()["options"]]
+    assert values == [
+        "meet@example.com",
+        "vmr1@meet.example.com",
+        "vmr2@meet.example.com",
+        "vmr3@meet.example.com",
+    ]
+    labels = [option["text"]["text"] for option in offered.json()["options"]]
+    assert labels[0] == "meet@example.com (VMR_1)"
+
+    refused = bot.slack.suggest(form, "conference_choice", "meet", user=VIEWER)
+    assert refused.status_code == 200
+    assert refused.json() == {"options": []}
+    audited(bot, user=VIEWER, command="dial", outcome="denied", target="conference options")
