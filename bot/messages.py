@@ -32,7 +32,7 @@ PEXIP_SENTENCES: dict[type[errors.PexipError], str] = {
     ),
     errors.NoAnswer: (
         "The management node did not answer, so this may or may not have happened; "
-        "check the participant list before trying again."
+        "check {what} before trying again."
     ),
     errors.Busy: "The management node is busy and did not act ({detail}). Try again shortly.",
     errors.Unavailable: "The management node could not be used ({detail}).",
@@ -57,7 +57,8 @@ def pexip_sentence(exc: errors.PexipError) -> str:
             detail = (
                 exc.message.removeprefix(f"{exc.operation}: ") if exc.operation else exc.message
             )
-            return PEXIP_SENTENCES[cls].format(detail=detail.rstrip("."))
+            what = "the backup list" if "backup" in exc.operation else "the participant list"
+            return PEXIP_SENTENCES[cls].format(detail=detail.rstrip("."), what=what)
     raise LookupError(f"no sentence for {type(exc).__name__}")  # pragma: no cover - tested
 
 
@@ -135,6 +136,11 @@ TRY: dict[str, str] = {
     "backup": "back up the management node",
     "restore": "restore the management node from {target}",
 }
+
+
+def whom(participant: str, conference: str) -> str:
+    """A participant as outcomes name them: "Alice Parkes in VMR_1"."""
+    return f"{participant} in {conference}"
 
 
 def done(actor: str, word: str, target: str) -> str:

@@ -82,7 +82,7 @@ async def find_participant(client: PexipClient, query: ParticipantQuery) -> Part
         try:
             return await status.participant_by_id(client, query.text)
         except errors.NotFound:
-            raise NoMatch(f"no participant has the id {query.text}") from None
+            raise NoMatch(f"no participant has the id {query.text}: they may have left") from None
     where = ""
     if query.conference is not None:
         conference = await find_conference(client, query.conference)

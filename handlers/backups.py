@@ -6,8 +6,8 @@ import tempfile
 from pathlib import Path
 
 from bot import messages
-from bot.backup_history import BackupRun
-from bot.backup_notify import notify, render_report
+from bot.backup_history import BackupRun, HistoryError
+from bot.backup_notify import human_size, notify, render_report
 from bot.backups import run_backup
 from bot.pexip import backups as node_backups
 from bot.pexip import commands as pexip
@@ -21,26 +21,17 @@ from handlers.grammar import UsageError
 from handlers.replies import Message
 
 
-def _size(size: int) -> str:
-    value = float(size)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{size} bytes"  # pragma: no cover
-
-
 def _describe(backup: SystemBackup) -> str:
     taken = backup.date.strftime("%Y-%m-%d %H:%M UTC") if backup.date else "unknown date"
     version = f"version {backup.version} (build {backup.build})"
-    return f"`{backup.filename}` · {taken} · {version} · {_size(backup.size)}"
+    return f"`{backup.filename}` · {taken} · {version} · {human_size(backup.size)}"
 
 
 def _run_line(run: BackupRun) -> str:
     started = run.started_at.strftime("%Y-%m-%d %H:%M UTC")
     who = f" by <@{run.requested_by}>" if run.requested_by else f" ({run.trigger})"
     if run.outcome == "success":
-        size = f" ({_size(run.size)})" if run.size is not None else ""
+        size = f" ({human_size(run.size)})" if run.size is not None else ""
         return f"{started}{who}: success, `{run.filename}`{size}"
     if run.outcome == "running":
         return f"{started}{who}: running"
@@ -89,8 +80,12 @@ async def backup_list(ctx: Context, command: BackupList) -> Listing:
     text = "*Backup files on the management node* (newest first)\n" + "\n".join(lines)
     sections = [blocks.section(text)]
     if ctx.services.backup is not None:
-        runs = await ctx.services.backup.history.recent(10)
-        run_lines = [f"• {_run_line(run)}" for run in runs] or ["No runs recorded yet."]
+        try:
+            runs = await ctx.services.backup.history.recent(10)
+        except HistoryError as exc:
+            run_lines = [f"The run history could not be read ({exc}, ref `{ctx.reference}`)."]
+        else:
+            run_lines = [f"• {_run_line(run)}" for run in runs] or ["No runs recorded yet."]
         history = "*Recent backup runs*\n" + "\n".join(run_lines)
         text += "\n" + history
         sections.append(blocks.section(history))

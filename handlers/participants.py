@@ -42,8 +42,9 @@ async def on_participant(ctx: Context, command: ParticipantCommand) -> Done:
     """mute / unmute / disconnect / admit: resolve, check the participant's conference, send."""
     participant = await ctx.participant(command.participant, command.word)
     node_command = _NODE_COMMAND[type(command)](participant_id=participant.id)
-    await ctx.send(node_command, messages.attempted(command.word, ctx.target))
-    return Done(Message(messages.done(ctx.user, command.word, ctx.target)), ctx.target)
+    whom = messages.whom(participant.label, participant.conference)
+    await ctx.send(node_command, messages.attempted(command.word, whom))
+    return Done(Message(messages.done(ctx.user, command.word, whom)), ctx.target)
 
 
 async def transfer(ctx: Context, command: Transfer) -> Done:
@@ -53,7 +54,8 @@ async def transfer(ctx: Context, command: Transfer) -> Done:
     service = await ctx.service_for_alias(command.to_alias, "transfer")
     ctx.target = f"{source} → {service.name}"
     role = f" as {command.role}" if command.role else ""
-    target = f"{source} to {service.name} ({command.to_alias}){role}"
+    whom = messages.whom(participant.label, participant.conference)
+    target = f"{whom} to {service.name} ({command.to_alias}){role}"
     await ctx.send(
         pexip.TransferParticipant(
             participant_id=participant.id, conference_alias=command.to_alias, role=command.role

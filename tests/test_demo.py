@@ -45,7 +45,7 @@ def test_scripted_session_shows_listings_buttons_denials_and_errors(tmp_path: Pa
     assert "refreshed" in out and "VMR_1 · 3 participants · locked" in out
     # an ambiguous name offers a choice; picking acts on the one chosen
     assert "2 participants match “alice”" in out
-    assert "@Ada Admin muted Alice Cooper (VMR_2)." in out
+    assert "@Ada Admin muted Alice Cooper in VMR_2." in out
     # a denial is private and names the missing permission
     assert "Not allowed: you need the `mute` permission" in out
     # the node's refusal is said in the channel, in plain words

@@ -25,7 +25,8 @@ async def find_running_conference(client: PexipClient, text: str) -> Conference:
             return await status.conference_by_id(client, text)
         except errors.NotFound:
             raise errors.NotFound(
-                f"no running conference has the id {text}", operation="look up conference"
+                f"no running conference has the id {text}: it may have ended",
+                operation="look up conference",
             ) from None
     by_name = await status.conference_by_name(client, text)
     if by_name is not None:

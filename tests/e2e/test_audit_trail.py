@@ -28,7 +28,7 @@ PASSPHRASE = "Backup-phrase-51d7aa"
 
 def test_a_success_is_audited_with_who_where_what_and_on_whom(bot: Bot, seen: Seen) -> None:
     bot.slack.command('mute "Alice Parkes"', user=MODERATOR)
-    seen.public("muted Alice Parkes (VMR_1)")
+    seen.public("muted Alice Parkes in VMR_1")
 
     audited(
         bot,

@@ -27,7 +27,7 @@ def test_backup_list_shows_the_node_files_and_the_run_history_privately(
     bot.slack.command("backup list", user=ADMIN)
 
     listing = seen.private("*Backup files on the management node* (newest first)")
-    assert "version 35 (build 80180.0.0) · 65.5 KB" in listing.text
+    assert "version 35 (build 80180.0.0) · 65.5 kB" in listing.text
     assert listing.text.count("version 36 (build 82470.0.0)") == 4  # three nightly + ours
     assert "*Recent backup runs*\n• " in listing.text
     assert f"by <@{ADMIN}>: success, `pexip_backup_pexmgr_36_" in listing.text
@@ -51,7 +51,7 @@ def test_restore_asks_first_naming_the_file_date_version_and_size_then_restores(
 
     question = seen.private(f"Restore the management node from `{filename}`")
     taken = current["date"][:10]
-    assert f"{taken} 02:00 UTC · version 36 (build 82470.0.0) · 65.5 KB" in question.text
+    assert f"{taken} 02:00 UTC · version 36 (build 82470.0.0) · 65.5 kB" in question.text
     assert node_commands(simulator) == []
 
     bot.slack.click(seen.button(question, "Restore"), user=ADMIN)

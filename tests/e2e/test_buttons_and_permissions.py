@@ -60,7 +60,7 @@ def test_mute_in_the_listing_acts_and_the_listing_shows_the_new_state(
 
     bot.slack.click(seen.button(listing, "Mute", near="Bob Smith"), user=MODERATOR)
 
-    seen.public(f"<@{MODERATOR}> muted Bob Smith (VMR_1)")
+    seen.public(f"<@{MODERATOR}> muted Bob Smith in VMR_1")
     refreshed = seen.replaced("*Bob Smith* · guest · WebRTC · muted")
     assert seen.labels(refreshed, near="Bob Smith")[0] == "Unmute"
     assert participant(simulator, "Bob Smith")["is_muted"] is True
@@ -73,7 +73,7 @@ def test_disconnect_in_the_listing_acts_once_slack_confirmed_it(
 
     bot.slack.click(seen.button(listing, "Disconnect", near="Carol Diaz"), user=MODERATOR)
 
-    seen.public(f"<@{MODERATOR}> disconnected Carol Diaz (VMR_1)")
+    seen.public(f"<@{MODERATOR}> disconnected Carol Diaz in VMR_1")
     refreshed = seen.replaced("VMR_1: 2 participants")
     assert "Carol Diaz" not in refreshed.text
     assert node_command_names(simulator) == ["participant/disconnect"]
@@ -89,7 +89,7 @@ def test_picking_one_of_several_matches_acts_on_that_one_and_clears_the_question
 
     bot.slack.click(seen.button(choice, "Alice Parkes · VMR_1 · SIP"), user=MODERATOR)
 
-    seen.public(f"<@{MODERATOR}> disconnected Alice Parkes (VMR_1)")
+    seen.public(f"<@{MODERATOR}> disconnected Alice Parkes in VMR_1")
     seen.deleted()
     alice = participant(simulator, "Alice Cooper")
     assert alice["conference"] == "VMR_2"  # the other Alice is left alone
@@ -123,7 +123,7 @@ def test_the_transfer_button_opens_a_form_and_its_submission_moves_the_participa
         user=MODERATOR,
     )
     assert response.status_code == 200
-    seen.public(f"<@{MODERATOR}> transferred Bob Smith (VMR_1) to VMR_2 (vmr2@meet.example.com)")
+    seen.public(f"<@{MODERATOR}> transferred Bob Smith in VMR_1 to VMR_2 (vmr2@meet.example.com)")
     bob = participant(simulator, "Bob Smith")
     assert node_commands(simulator, "participant/transfer") == [
         {"participant_id": bob["id"], "conference_alias": "vmr2@meet.example.com", "role": "chair"}

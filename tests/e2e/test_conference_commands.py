@@ -67,7 +67,7 @@ def test_participants_of_a_locked_conference_offer_admit_for_whoever_waits(
 
     bot.slack.click(seen.button(listing, "Admit", near="Eve Adams"), user=MODERATOR)
 
-    seen.public(f"<@{MODERATOR}> admitted Eve Adams (Board_Room)")
+    seen.public(f"<@{MODERATOR}> admitted Eve Adams in Board_Room")
     refreshed = seen.replaced("Board_Room: 2 participants")
     assert "waiting" not in refreshed.text
     assert node_command_names(simulator) == ["participant/unlock"]

@@ -20,7 +20,7 @@ def test_moderator_mutes_alice_and_the_channel_sees_it(
 ) -> None:
     response = bot.slack.command('mute "Alice Parkes"', user=MODERATOR)
     assert response.status_code == 200
-    seen.public(f"<@{MODERATOR}> muted Alice Parkes (VMR_1)")
+    seen.public(f"<@{MODERATOR}> muted Alice Parkes in VMR_1")
     assert participant(simulator, "Alice Parkes")["is_muted"] is True
     assert [c["path"] for c in simulator.control.stats()["commands"]] == [
         "/api/admin/command/v1/participant/mute/"
@@ -31,11 +31,11 @@ def test_moderator_unmutes_bob_named_in_his_conference(
     bot: Bot, seen: Seen, simulator: Any
 ) -> None:
     bot.slack.command('mute "Bob Smith"', user=MODERATOR)
-    seen.public("muted Bob Smith (VMR_1)")
+    seen.public("muted Bob Smith in VMR_1")
 
     bot.slack.command("unmute bob in VMR_1", user=MODERATOR)
 
-    seen.public(f"<@{MODERATOR}> unmuted Bob Smith (VMR_1)")
+    seen.public(f"<@{MODERATOR}> unmuted Bob Smith in VMR_1")
     assert participant(simulator, "Bob Smith")["is_muted"] is False
     bob = participant(simulator, "Bob Smith")["id"]
     assert node_commands(simulator, "participant/unmute") == [{"participant_id": bob}]
@@ -46,7 +46,7 @@ def test_moderator_disconnects_a_participant_by_id(bot: Bot, seen: Seen, simulat
 
     bot.slack.command(f"disconnect {carol}", user=MODERATOR)
 
-    seen.public(f"<@{MODERATOR}> disconnected Carol Diaz (VMR_1)")
+    seen.public(f"<@{MODERATOR}> disconnected Carol Diaz in VMR_1")
     assert node_commands(simulator, "participant/disconnect") == [{"participant_id": carol}]
     assert "Carol Diaz" not in [p["display_name"] for p in participants(simulator)]
 
@@ -56,7 +56,7 @@ def test_moderator_admits_eve_from_the_waiting_room(bot: Bot, seen: Seen, simula
 
     bot.slack.command("admit Eve", user=MODERATOR)
 
-    seen.public(f"<@{MODERATOR}> admitted Eve Adams (Board_Room)")
+    seen.public(f"<@{MODERATOR}> admitted Eve Adams in Board_Room")
     assert participant(simulator, "Eve Adams")["service_type"] == "conference"
     assert len(node_commands(simulator, "participant/unlock")) == 1
 
@@ -96,7 +96,7 @@ def test_ambiguous_name_offers_a_choice_and_the_pick_acts(
     bot.slack.command("mute alice", user=ADMIN)
     choice = seen.private("2 participants match")
     bot.slack.click(seen.button(choice, "Alice Cooper · VMR_2 · WebRTC"), user=ADMIN)
-    seen.public(f"<@{ADMIN}> muted Alice Cooper (VMR_2)")
+    seen.public(f"<@{ADMIN}> muted Alice Cooper in VMR_2")
     assert participant(simulator, "Alice Cooper")["is_muted"] is True
     assert participant(simulator, "Alice Parkes")["is_muted"] is False
 
@@ -109,7 +109,7 @@ def test_moderator_transfers_bob_to_another_conference(
     bot.slack.command("transfer Bob to vmr2@meet.example.com role=chair", user=MODERATOR)
 
     seen.public(
-        f"<@{MODERATOR}> transferred Bob Smith (VMR_1) to VMR_2 (vmr2@meet.example.com) as chair"
+        f"<@{MODERATOR}> transferred Bob Smith in VMR_1 to VMR_2 (vmr2@meet.example.com) as chair"
     )
     assert node_commands(simulator, "participant/transfer") == [
         {"participant_id": bob, "conference_alias": "vmr2@meet.example.com", "role": "chair"}
@@ -131,7 +131,7 @@ def test_scoped_moderator_may_transfer_only_between_conferences_in_scope(
     assert seen.in_channel() == []
 
     bot.slack.command("transfer Bob to vmr2@meet.example.com", user=SCOPED)
-    seen.public(f"<@{SCOPED}> transferred Bob Smith (VMR_1) to VMR_2")
+    seen.public(f"<@{SCOPED}> transferred Bob Smith in VMR_1 to VMR_2")
     assert participant(simulator, "Bob Smith")["conference"] == "VMR_2"
 
 
@@ -151,7 +151,7 @@ def test_the_node_refusing_a_command_is_said_in_the_channel_naming_who_tried(
 
     bot.slack.command('mute "Alice Parkes"', user=MODERATOR)
 
-    seen.public(f"<@{MODERATOR}> tried to mute Alice Parkes (VMR_1), but it did not happen.")
+    seen.public(f"<@{MODERATOR}> tried to mute Alice Parkes in VMR_1, but it did not happen.")
     assert participant(simulator, "Alice Parkes")["is_muted"] is False
 
 
