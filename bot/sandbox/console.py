@@ -249,7 +249,7 @@ class Session:
         element = block.get("element", {})
         choices = _choices(element)
         if element.get("type") == "external_select":
-            reply = self._requests.options(view, element["action_id"], "", user=self.user.id)
+            reply = self._requests.suggest(view, element["action_id"], "", user=self.user.id)
             choices = [(o["text"]["text"], o["value"]) for o in reply.json().get("options", [])]
         if choices:
             listed = ", ".join(f"{n}) {text}" for n, (text, _) in enumerate(choices, 1))

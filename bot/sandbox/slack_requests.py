@@ -107,26 +107,31 @@ class SlackRequests:
     def submit(
         self, view: dict[str, Any], values: dict[str, Any], *, user: str, **signing: Any
     ) -> httpx.Response:
-        """Submit a modal: `values` is block id → the element's state (e.g. {"value": "x"})."""
+        """Submit a form as the bot opened it: `values` is block id → the element's state,
+        e.g. `{"destination": {"value": "bob@example.com"}}`."""
         state = {block: {_action_id(view, block): value} for block, value in values.items()}
         payload = {
             "type": "view_submission",
             **self._actor(user),
-            "view": {**view, "id": view.get("id", "V0DEMO"), "state": {"values": state}},
+            "trigger_id": f"trigger-{self._token()}",
+            "view": {**view, "id": view.get("id", "V0FORM0001"), "state": {"values": state}},
         }
         return self.interact(payload, **signing)
 
-    def options(
+    def suggest(
         self, view: dict[str, Any], action_id: str, typed: str, *, user: str, **signing: Any
     ) -> httpx.Response:
-        """An options request from an external select in a modal."""
+        """The options request Slack sends while someone types into a form's external select."""
+        blocks = view.get("blocks", [])
+        owner = [b for b in blocks if b.get("element", {}).get("action_id") == action_id]
+        block: dict[str, Any] = owner[0] if owner else {}
         payload = {
             "type": "block_suggestion",
             **self._actor(user),
             "action_id": action_id,
-            "block_id": "",
+            "block_id": block.get("block_id", ""),
             "value": typed,
-            "view": view,
+            "view": {**view, "id": view.get("id", "V0FORM0001")},
         }
         return self.interact(payload, **signing)
 
