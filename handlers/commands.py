@@ -13,31 +13,15 @@ from typing import Annotated, ClassVar, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from bot.policy import ALWAYS_ALLOWED, PERMISSIONS
 from handlers.tokens import quote
 
-COMMAND_WORDS = (
-    "help",
-    "whoami",
-    "conferences",
-    "participants",
-    "dial",
-    "mute",
-    "unmute",
-    "disconnect",
-    "admit",
-    "transfer",
-    "lock",
-    "unlock",
-    "mute-guests",
-    "unmute-guests",
-    "end",
-    "sync",
-    "backup",
+COMMAND_WORDS: tuple[str, ...] = (
+    *ALWAYS_ALLOWED,
+    *(permission for permission in PERMISSIONS if permission != "restore"),
 )
-"""The command words, in the order of the grammar."""
-
-PERMISSION_NAMES = (*COMMAND_WORDS[2:], "restore")
-"""Every permission a command needs: the command words but `help` and `whoami`, and `restore`."""
+"""The command words, in the order of the grammar: each permission names its command word,
+but `restore`, which is `backup restore`; `help` and `whoami` need none."""
 
 Role = Literal["chair", "guest"]
 Protocol = Literal["sip", "h323", "mssip", "rtmp", "gms", "teams"]

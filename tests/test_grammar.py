@@ -7,8 +7,8 @@ from ipaddress import IPv4Address, IPv6Address
 import pytest
 from pydantic import ValidationError
 
+from bot.policy import PERMISSIONS
 from handlers.commands import (
-    PERMISSION_NAMES,
     Admit,
     BackupList,
     BackupNow,
@@ -352,7 +352,7 @@ def test_permissions_are_exactly_the_documented_names() -> None:
         *("transfer", "lock", "unlock", "mute-guests", "unmute-guests", "end", "sync"),
         *("backup", "restore"),
     ]
-    assert list(PERMISSION_NAMES) == documented
+    assert list(PERMISSIONS) == documented
     assert {permission for _, _, permission in MODELS} == {*documented, None}
 
 
