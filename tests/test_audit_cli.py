@@ -6,6 +6,8 @@ import asyncio
 import io
 import json
 import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -189,3 +191,38 @@ def test_parse_since_refuses_other_text_clearly(text):
         f"--since: {text!r} is not an ISO 8601 time, "
         "e.g. 2026-11-22T10:15:00Z or 2026-11-22T11:15:00+01:00"
     )
+
+
+def _pexbot_audit(database: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The installed CLI, in a clean environment, as an operator would type it."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "audit", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "DATABASE_URL": database,
+            "COLUMNS": "200",
+        },
+    )
+
+
+def test_pexbot_audit_from_the_command_line(audit_db: str) -> None:
+    result = _pexbot_audit(audit_db, "--json", "--limit", "3", "--since", "2026-11-22T10:16:00Z")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["command"] for line in lines] == ["backup", "dial", "end"]
+    assert list(lines[0])[:7] == ["at", "user", "channel", "command", "target", "outcome", "detail"]
+    assert lines[-1]["at"] == "2026-11-22T10:16:03Z"
+
+
+def test_pexbot_audit_table_and_mistakes_from_the_command_line(audit_db: str) -> None:
+    table = _pexbot_audit(audit_db)
+    assert table.returncode == 0
+    assert "Alice Parkes (VMR_1)" in table.stdout and "denied" in table.stdout
+    for bad in (["--since", "yesterday"], ["--limit", "0"]):
+        result = _pexbot_audit(audit_db, *bad)
+        assert result.returncode != 0
+        assert "Traceback" not in result.stderr
+        assert result.stderr.strip()
