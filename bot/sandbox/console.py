@@ -285,7 +285,7 @@ def _view_of(params: dict[str, Any]) -> dict[str, Any]:
 def _terminal_ask(console: Console) -> Ask:
     def ask(prompt: str) -> str | None:
         try:
-            return console.input(prompt)
+            return console.input(escape(prompt))
         except EOFError:
             return None
 
@@ -299,7 +299,7 @@ def _scripted_ask(console: Console) -> Ask:
         line = sys.stdin.readline()
         if not line:
             return None
-        console.print(f"{prompt}{line.rstrip()}", style="bold")
+        console.print(Text(f"{prompt}{line.rstrip()}", style="bold"))
         return line.rstrip("\n")
 
     return ask
