@@ -8,9 +8,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import aiohttp
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.acks import prompt_acks
 from bot.audit import Auditor, AuditStore
 from bot.backup_history import BackupHistory
 from bot.config import Settings, SlackSettings
@@ -33,8 +35,20 @@ class Runtime:
     web: AsyncWebClient
     store: AuditStore
 
+    async def open(self) -> None:
+        """Inside the event loop, before serving: one keep-alive HTTP session for every Slack
+        Web API call (Bolt's per-request clients share it), instead of slack_sdk's default of a
+        new session, and a new connection, per call."""
+        if self.web.session is None:
+            self.web.session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.web.timeout),
+                trust_env=self.web.trust_env_in_session,
+            )
+
     async def close(self) -> None:
         await self.services.drain()
+        if self.web.session is not None:
+            await self.web.session.close()
         await self.services.pexip.close()
         self.store.close()
         if self.services.backup is not None:
@@ -42,7 +56,7 @@ class Runtime:
 
 
 def slack_client(settings: Settings) -> AsyncWebClient:
-    """The Slack Web API client, on SLACK_API_URL, retrying 429/5xx as Slack advises."""
+    """The Slack Web API client, on SLACK_API_URL, retrying as Slack advises."""
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     return AsyncWebClient(
         token=token, base_url=str(settings.slack_api_url), retry_handlers=retry_handlers()
@@ -89,6 +103,7 @@ def build_runtime(settings: Settings) -> Runtime:
         signing_secret=signing or "",
         request_verification_enabled=signing is not None,
     )
+    prompt_acks(bolt)
     register(bolt, services)
     return Runtime(settings, slack, services, bolt, web, store)
 

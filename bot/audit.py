@@ -1,10 +1,12 @@
 """The audit log (INTERFACE §6): every attempt, stored through SQLAlchemy in `DATABASE_URL`.
 
 `AuditStore` is the table (SQLite by default, PostgreSQL with the same code; created on first
-use). The DB work is synchronous SQLAlchemy run in a worker thread, so the event loop never
-blocks. `Auditor` is what handlers call: it scrubs secrets, stores, then posts a one-line
-summary to `AUDIT_CHANNEL`. A failure to store or to post is logged with the correlation id and
-the entry, never raised: by then the action has happened and the user must still get an answer.
+use). The DB work is synchronous SQLAlchemy in one writer thread, so the event loop never
+blocks; entries recorded while a write is under way are committed together in the next one
+(`bot.group_commit`). `Auditor` is what handlers call: it scrubs secrets, stores, then posts
+a one-line summary to `AUDIT_CHANNEL`. A failure to store or to post is logged with the
+correlation id and the entry, never raised: by then the action has happened and the user must
+still get an answer.
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-from sqlalchemy import BigInteger, Integer, String, Text, inspect
+from sqlalchemy import BigInteger, Integer, String, Text, insert, inspect
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.pool import StaticPool
 
 from bot.database import UTCDateTime, database_url, ensure_sqlite_folder, make_engine
+from bot.group_commit import GroupCommit
 
 log = logging.getLogger(__name__)
 
@@ -123,19 +126,20 @@ class AuditRow(_Base):
     detail: Mapped[str] = mapped_column(Text)
     correlation_id: Mapped[str] = mapped_column(String(32), index=True)
 
-    @classmethod
-    def of(cls, entry: AuditEntry) -> AuditRow:
-        return cls(
-            at=entry.at,
-            user_id=entry.user,
-            team_id=entry.team,
-            channel_id=entry.channel,
-            command=entry.command,
-            target=entry.target,
-            outcome=entry.outcome.value,
-            detail=entry.detail,
-            correlation_id=entry.correlation_id,
-        )
+    @staticmethod
+    def columns(entry: AuditEntry) -> dict[str, Any]:
+        """The row's values for an entry."""
+        return {
+            "at": entry.at,
+            "user_id": entry.user,
+            "team_id": entry.team,
+            "channel_id": entry.channel,
+            "command": entry.command,
+            "target": entry.target,
+            "outcome": entry.outcome.value,
+            "detail": entry.detail,
+            "correlation_id": entry.correlation_id,
+        }
 
     def entry(self) -> AuditEntry:
         return AuditEntry(
@@ -161,6 +165,7 @@ class AuditStore:
         self._schema_ready = False
         # One shared connection (in-memory SQLite) must not be used by two threads at once.
         self._serial = threading.Lock() if isinstance(self._engine.pool, StaticPool) else None
+        self._writer: GroupCommit[AuditEntry] = GroupCommit(self._write, name="audit")
 
     @property
     def url(self) -> str:
@@ -168,14 +173,19 @@ class AuditStore:
         return self._url.render_as_string(hide_password=True)
 
     async def record(self, entry: AuditEntry) -> None:
-        await asyncio.to_thread(self._run, "written", self._insert, entry)
+        """Returns once the entry is committed (with any others recorded meanwhile)."""
+        await self._writer.submit(entry)
 
     async def recent(self, limit: int = 50, since: datetime | None = None) -> list[AuditEntry]:
         """Newest first; `since` (inclusive) filters on `at`."""
         return await asyncio.to_thread(self._run, "read", self._select, limit, since)
 
     def close(self) -> None:
+        self._writer.close()
         self._engine.dispose()
+
+    def _write(self, entries: list[AuditEntry]) -> None:
+        self._run("written", self._insert, entries)
 
     def _run(self, verb: str, work: Callable[..., Any], *args: Any) -> Any:
         try:
@@ -204,9 +214,9 @@ class AuditStore:
                     raise
             self._schema_ready = True
 
-    def _insert(self, entry: AuditEntry) -> None:
-        with Session(self._engine) as session, session.begin():
-            session.add(AuditRow.of(entry))
+    def _insert(self, entries: list[AuditEntry]) -> None:
+        with self._engine.begin() as connection:
+            connection.execute(insert(AuditRow), [AuditRow.columns(e) for e in entries])
 
     def _select(self, limit: int, since: datetime | None) -> list[AuditEntry]:
         query = sa_select(AuditRow).order_by(AuditRow.at.desc(), AuditRow.id.desc()).limit(limit)

@@ -37,7 +37,7 @@ from sqlalchemy.exc import ArgumentError
 
 from bot.audit import AuditError, AuditStore, Scrubber
 from bot.config import ConfigError, PexipSettings, Settings, SlackSettings
-from bot.messages import pexip_sentence
+from bot.messages import read_failed
 from bot.pexip import errors, status
 from bot.pexip.client import PexipClient, RetryPolicy
 from bot.policy import load_policy
@@ -243,7 +243,7 @@ async def check_node(pexip: PexipSettings) -> CheckResult:
             version = await status.node_version(client)
             running = await status.running_conferences(client)
     except errors.PexipError as exc:
-        return CheckResult.failed(NODE, f"{url}: {pexip_sentence(exc)}")
+        return CheckResult.failed(NODE, f"{url}: {read_failed(exc)}")
     except OSError as exc:  # the CA bundle could not be loaded as PEM
         return CheckResult.failed(NODE, f"PEXIP_CA_BUNDLE {pexip.ca_bundle}: not usable ({exc})")
     build = f" (build {version.build})" if version.build else ""

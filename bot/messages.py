@@ -57,21 +57,40 @@ def pexip_sentence(exc: errors.PexipError) -> str:
             detail = (
                 exc.message.removeprefix(f"{exc.operation}: ") if exc.operation else exc.message
             )
-            what = "the backup list" if "backup" in exc.operation else "the participant list"
-            return PEXIP_SENTENCES[cls].format(detail=detail.rstrip("."), what=what)
+            return PEXIP_SENTENCES[cls].format(detail=detail.rstrip("."), what=_what_to_check(exc))
     raise LookupError(f"no sentence for {type(exc).__name__}")  # pragma: no cover - tested
 
 
+# A command the node answered with something unreadable (e.g. a 200 with an HTML page) may well
+# have been carried out: say so, as for no answer at all, rather than "it did not happen".
+UNREADABLE_AFTER_COMMAND = "It may or may not have happened; check {what} before trying again."
+# A read changes nothing, so a read nobody answered leaves nothing in doubt.
+READ_UNANSWERED = "The management node did not answer in time. Try again shortly."
+
+
+def _what_to_check(exc: errors.PexipError) -> str:
+    return "the backup list" if "backup" in exc.operation else "the participant list"
+
+
 def command_failed(actor: str, action: str, exc: errors.PexipError) -> str:
-    """A command sent to the node failed: said in the channel, naming who tried what."""
+    """A command sent to the node failed: said in the channel, naming who tried what, and
+    whether it happened."""
     if isinstance(exc, errors.NoAnswer):
         return f"<@{actor}> asked to {action}: {pexip_sentence(exc)}"
+    if isinstance(exc, errors.UnexpectedResponse):
+        unknown = UNREADABLE_AFTER_COMMAND.format(what=_what_to_check(exc))
+        return f"<@{actor}> asked to {action}: {pexip_sentence(exc)} {unknown}"
     return f"<@{actor}> tried to {action}, but it did not happen. {pexip_sentence(exc)}"
+
+
+def read_failed(exc: errors.PexipError) -> str:
+    """The sentence for a failed read: nothing was sent, so nothing is in doubt."""
+    return READ_UNANSWERED if isinstance(exc, errors.NoAnswer) else pexip_sentence(exc)
 
 
 def lookup_failed(exc: errors.PexipError) -> str:
     """A lookup before any command was sent failed: said privately."""
-    return f"Nothing was done. {pexip_sentence(exc)}"
+    return f"Nothing was done. {read_failed(exc)}"
 
 
 def internal_error(reference: str) -> str:

@@ -176,7 +176,7 @@ def _wording(error: Any) -> str:
 
 
 def read_dial(view: dict[str, Any], default_location: str | None) -> Dial:
-    state = view.get("state", {}).get("values", {})
+    state = (view.get("state") or {}).get("values") or {}
     values = {
         "conference_alias": _value(state, "conference"),
         "destination": _value(state, "destination"),
@@ -204,7 +204,7 @@ def read_dial(view: dict[str, Any], default_location: str | None) -> Dial:
 
 
 def read_transfer(view: dict[str, Any], participant_id: str) -> Transfer:
-    state = view.get("state", {}).get("values", {})
+    state = (view.get("state") or {}).get("values") or {}
     values = {"to_alias": _value(state, "to_alias"), "role": _value(state, "role")}
     try:
         return Transfer.model_validate(

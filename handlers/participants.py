@@ -17,7 +17,9 @@ from handlers.commands import (
     Unmute,
 )
 from handlers.context import Context, Done, Shown
+from handlers.grammar import UsageError
 from handlers.replies import Message
+from handlers.usage import usage_hint
 
 
 class OpenTransferForm(BaseCommand):
@@ -66,6 +68,12 @@ async def transfer(ctx: Context, command: Transfer) -> Done:
 
 
 async def open_transfer_form(ctx: Context, command: OpenTransferForm) -> Shown:
+    if not command.participant_id.strip():  # a Transfer button that names nobody
+        raise UsageError(
+            "This Transfer button does not say whom to move. "
+            f"{usage_hint('transfer', ctx.services.slash)}",
+            "transfer",
+        )
     trigger = ctx.interaction.trigger_id
     if trigger is None:
         return Shown("transfer form")

@@ -8,16 +8,19 @@ A slash command, a button click, a confirmation and a modal submission all becom
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook import WebhookResponse
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 log = logging.getLogger(__name__)
@@ -27,6 +30,9 @@ Blocks = list[dict[str, Any]]
 
 # The channel cannot take a bot message (bot not invited, a DM): answer through response_url.
 _NOT_POSTABLE = {"not_in_channel", "channel_not_found", "is_archived"}
+# slack_sdk's webhook client consults its retry handlers on 429 only: a response_url answering
+# 500 or 503 is tried again here, after these waits, as the Web API client does for its calls.
+RESPONSE_URL_RETRIES = (0.5, 1.0)
 
 
 @dataclass(frozen=True)
@@ -51,10 +57,12 @@ class Interaction:
 
 
 def retry_handlers() -> list[Any]:
-    """Slack's guidance: honour Retry-After on 429, retry a few 5xx."""
+    """Slack's guidance: honour Retry-After on 429, retry a few 5xx; and once when a kept-alive
+    connection turns out closed (slack_sdk's default, which a custom list would drop)."""
     return [
         AsyncRateLimitErrorRetryHandler(max_retry_count=3),
         AsyncServerErrorRetryHandler(max_retry_count=2),
+        AsyncConnectionErrorRetryHandler(max_retry_count=1),
     ]
 
 
@@ -118,21 +126,32 @@ class Replies:
 
     async def delete_source(self) -> None:
         if self.interaction.response_url:
-            webhook = AsyncWebhookClient(
-                self.interaction.response_url, retry_handlers=retry_handlers()
-            )
-            await webhook.send_dict({"delete_original": True})
+            await _send(self.interaction.response_url, {"delete_original": True}, self.client)
 
     async def _respond(self, message: Message, **options: Any) -> None:
         url = self.interaction.response_url
         assert url is not None
-        webhook = AsyncWebhookClient(url, retry_handlers=retry_handlers())
         body: dict[str, Any] = {"text": message.text, **options}
         if message.blocks is not None:
             body["blocks"] = message.blocks
-        response = await webhook.send_dict(body)
+        response = await _send(url, body, self.client)
         if response.status_code >= 300:
             raise SlackApiError(  # type: ignore[no-untyped-call]
                 f"response_url answered HTTP {response.status_code}",
                 {"ok": False, "error": f"http_{response.status_code}"},
             )
+
+
+async def _send(response_url: str, body: dict[str, Any], client: AsyncWebClient) -> WebhookResponse:
+    """POST to a response_url, honouring Retry-After on 429 and retrying a 500 or 503; over the
+    Web API client's keep-alive session when it has one (`Runtime.open`)."""
+    webhook = AsyncWebhookClient(
+        response_url, session=client.session, retry_handlers=retry_handlers()
+    )
+    for wait in RESPONSE_URL_RETRIES:
+        response = await webhook.send_dict(body)
+        if response.status_code not in (500, 503):
+            return response
+        log.info("a response_url answered HTTP %d; trying again in %gs", response.status_code, wait)
+        await asyncio.sleep(wait)
+    return await webhook.send_dict(body)

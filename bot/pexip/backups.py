@@ -12,7 +12,6 @@ from bot.pexip.client import PexipClient
 from bot.pexip.models import SystemBackup
 
 BACKUPS = "/api/admin/configuration/v1/system_backup/"
-CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -35,7 +34,10 @@ async def list_backups(client: PexipClient) -> list[SystemBackup]:
 async def download_backup(client: PexipClient, filename: str, destination: Path) -> DownloadedFile:
     """Stream a backup to `destination` at constant memory, hashing as it goes.
 
-    A body shorter than the node's Content-Length is an error and leaves no file behind.
+    The body is taken in the pieces it arrives in: asking httpx for fixed-size chunks makes it
+    join pieces into each chunk, a copy of the whole file that cost a third of the download
+    time (bench/: backup case). A body shorter than the node's Content-Length is an error and
+    leaves no file behind.
     """
     operation = f"download backup {filename}"
     partial = destination.with_name(destination.name + ".part")
@@ -44,7 +46,7 @@ async def download_backup(client: PexipClient, filename: str, destination: Path)
         async with client.stream(_detail(filename), operation=operation) as response:
             expected = response.headers.get("content-length")
             with partial.open("wb") as out:
-                async for chunk in response.aiter_bytes(CHUNK):
+                async for chunk in response.aiter_bytes():
                     out.write(chunk)
                     digest.update(chunk)
                     size += len(chunk)

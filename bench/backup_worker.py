@@ -1,0 +1,144 @@
+"""One backup download in a process of its own, so that its memory is its own.
+
+    python -m bench.backup_worker MODE SIMULATOR_URL FILENAME DESTINATION
+
+MODE is one of
+- `pexbot`: `bot.pexip.backups.download_backup` (PexipClient, streamed, SHA-256 as it goes);
+- `httpx`: a plain copy as a script would write it: an httpx stream into the file, no hashing;
+- `socket`: the same bytes copied off a plain socket into the file, no HTTP library at all.
+Prints one JSON object: seconds, bytes, and the process's memory just before the download and
+at its peak during it (/proc/self/status).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import socket
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from bot.config import PexipSettings
+from bot.pexip.backups import BACKUPS, download_backup
+from bot.pexip.client import PexipClient
+
+CREDENTIALS = ("admin", "admin")
+BUFFER = 1024 * 1024
+
+
+def status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise LookupError(field)
+
+
+def reset_peak() -> bool:
+    """Start VmHWM again from the current RSS (Linux ≥ 4.0); False if not allowed."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def pexbot_copy(url: str, filename: str, destination: Path) -> int:
+    settings = PexipSettings(manager_url=url, username=CREDENTIALS[0], password=CREDENTIALS[1])
+
+    async def download() -> int:
+        async with PexipClient(settings) as client:
+            return (await download_backup(client, filename, destination)).size
+
+    return asyncio.run(download())
+
+
+def httpx_copy(url: str, filename: str, destination: Path) -> int:
+    copied = 0
+    with (
+        httpx.Client(base_url=url, auth=CREDENTIALS) as http,
+        http.stream("GET", f"{BACKUPS}{quote(filename, safe='')}/") as response,
+        destination.open("wb") as out,
+    ):
+        response.raise_for_status()
+        for chunk in response.iter_raw():
+            out.write(chunk)
+            copied += len(chunk)
+    return copied
+
+
+def socket_copy(url: str, filename: str, destination: Path) -> int:
+    """HTTP/1.1 GET written by hand; the body copied from the socket into the file."""
+    parts = urlsplit(url)
+    auth = base64.b64encode(":".join(CREDENTIALS).encode()).decode()
+    request = (
+        f"GET {BACKUPS}{quote(filename, safe='')}/ HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        f"Authorization: Basic {auth}\r\nConnection: close\r\n\r\n"
+    )
+    buffer = bytearray(BUFFER)
+    view = memoryview(buffer)
+    with socket.create_connection((parts.hostname, parts.port)) as sock:
+        sock.sendall(request.encode())
+        head, body = _read_head(sock)
+        length = _content_length(head)
+        with destination.open("wb") as out:
+            out.write(body)
+            copied = len(body)
+            while copied < length:
+                got = sock.recv_into(view)
+                if not got:
+                    raise ConnectionError(f"closed after {copied} of {length} bytes")
+                out.write(view[:got])
+                copied += got
+    return copied
+
+
+def _read_head(sock: socket.socket) -> tuple[bytes, bytes]:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed before the response headers")
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise ConnectionError(head.split(b"\r\n")[0].decode())
+    return head, body
+
+
+def _content_length(head: bytes) -> int:
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    raise ConnectionError("no Content-Length")
+
+
+COPIES = {"pexbot": pexbot_copy, "httpx": httpx_copy, "socket": socket_copy}
+
+
+def main() -> None:
+    mode, url, filename, destination = sys.argv[1:5]
+    copy = COPIES[mode]
+    before = status_kib("VmRSS")
+    peak_reset = reset_peak()
+    began = time.monotonic()
+    size = copy(url, filename, Path(destination))
+    seconds = time.monotonic() - began
+    report = {
+        "mode": mode,
+        "seconds": seconds,
+        "bytes": size,
+        "rss_before_kib": before,
+        "hwm_kib": status_kib("VmHWM"),
+        "peak_reset": peak_reset,
+    }
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

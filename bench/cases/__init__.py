@@ -1,0 +1,21 @@
+"""The cases, in the order a full run takes them (`--cases` picks some, in this order)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bench.cases import ack, backup, e2e, inflight, startup, vendor
+from bench.plan import Plan
+from bench.results import CaseResult
+from bench.stack import Stack
+
+Case = Callable[[Stack, Plan], CaseResult]
+
+CASES: dict[str, Case] = {
+    "startup": startup.run,
+    "ack": ack.run,
+    "e2e": e2e.run,
+    "vendor": vendor.run,
+    "inflight": inflight.run,
+    "backup": backup.run,
+}

@@ -1,0 +1,92 @@
+"""Backup download: a 1 GiB backup file the simulator generates on the fly, downloaded by
+`bot.pexip.backups.download_backup` in a child process, against raw loopback copies of the same
+bytes (`bench.backup_worker`), in turns: a plain httpx stream into a file (the target's
+baseline: what pexbot adds, hashing included) and a plain socket copy (no HTTP library: the
+floor). Peak RSS growth is the child's VmHWM during the download minus its VmRSS just before
+(VmHWM reset through /proc/self/clear_refs)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.botprocess import python_path
+from bench.plan import MIB, Plan
+from bench.results import CaseResult
+from bench.stack import Stack
+from bench.stats import median
+
+TITLE = "Backup download (streamed, hashed) against a raw loopback copy"
+MAX_GROWTH_MIB = 50.0
+MIN_SPEED = 0.80
+LABELS = {"socket": "socket copy", "httpx": "httpx copy", "pexbot": "download_backup"}
+
+
+def _download(stack: Stack, mode: str, filename: str, folder: Path) -> dict[str, Any]:
+    destination = folder / f"{mode}.download"
+    env = {**os.environ, "PYTHONPATH": python_path(stack.bot_source)}
+    command = [sys.executable, "-m", "bench.backup_worker", mode, stack.urls.simulator, filename]
+    try:
+        done = subprocess.run(
+            [*command, str(destination)], capture_output=True, text=True, env=env, timeout=600
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"backup worker ({mode}) failed:\n{done.stderr[-2000:]}")
+        report: dict[str, Any] = json.loads(done.stdout)
+        report["on_disk"] = destination.stat().st_size
+    finally:
+        destination.unlink(missing_ok=True)
+    return report
+
+
+def run(stack: Stack, plan: Plan) -> CaseResult:
+    result = CaseResult("backup", TITLE)
+    backup = stack.control.add_backup(plan.backup_size)
+    folder = stack.workdir / "downloads"
+    folder.mkdir(exist_ok=True)
+    runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in LABELS}
+    for _ in range(plan.backup_rounds):
+        for mode in runs:
+            report = _download(stack, mode, backup["filename"], folder)
+            if report["bytes"] != plan.backup_size or report["on_disk"] != plan.backup_size:
+                raise RuntimeError(f"{mode} copied {report['bytes']} of {plan.backup_size} bytes")
+            runs[mode].append(report)
+    size_mib = plan.backup_size / MIB
+    seconds = {mode: median([r["seconds"] for r in reports]) for mode, reports in runs.items()}
+    growth = {
+        mode: max(r["hwm_kib"] - r["rss_before_kib"] for r in reports) / 1024
+        for mode, reports in runs.items()
+    }
+    for mode, label in LABELS.items():
+        result.add(f"{mode}_s", f"{label}: wall time (median)", round(seconds[mode], 3), "s")
+        result.add(f"{mode}_mib_s", f"{label}: speed", round(size_mib / seconds[mode], 1), "MiB/s")
+        result.add(
+            f"{mode}_rss_growth_mib", f"{label}: peak RSS growth", round(growth[mode], 1), "MiB"
+        )
+    speed = seconds["httpx"] / seconds["pexbot"]
+    result.add("speed_vs_httpx", "download_backup speed / httpx copy", round(speed, 2), "×")
+    floor = seconds["socket"] / seconds["pexbot"]
+    result.add("speed_vs_socket", "download_backup speed / socket copy", round(floor, 2), "×")
+    result.judge(
+        "backup peak RSS growth",
+        f"< {MAX_GROWTH_MIB:g} MiB",
+        f"{growth['pexbot']:.1f} MiB",
+        growth["pexbot"] < MAX_GROWTH_MIB,
+    )
+    result.judge(
+        "backup speed against a plain httpx copy",
+        f"≥ {MIN_SPEED:.0%}",
+        f"{speed:.0%}",
+        speed >= MIN_SPEED,
+    )
+    result.notes.append(
+        f"{size_mib:,.0f} MiB file; {plan.backup_rounds} round(s) of socket, httpx and "
+        "download_backup copies, each in a fresh process, written to a temporary folder on disk "
+        "and deleted at once. download_backup also computes the SHA-256 (~0.6 s per GiB here); "
+        "the raw copies do not."
+    )
+    return result

@@ -1,0 +1,45 @@
+"""How much each case does: the issue's counts, or tiny ones for a smoke run (`--quick`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GIB = 1024**3
+MIB = 1024**2
+
+
+@dataclass(frozen=True)
+class Plan:
+    quick: bool = False
+    warmup: int = 30
+    ack_commands: int = 1000
+    ack_concurrency: tuple[int, ...] = (1, 10, 50)
+    e2e_samples: int = 1000
+    e2e_by_name_samples: int = 300
+    vendor_commands: int = 200
+    inflight_commands: int = 200
+    inflight_caps: tuple[int, ...] = (1, 5)
+    inflight_latency: float = 0.01
+    backup_size: int = GIB
+    backup_rounds: int = 2
+    startup_starts: int = 3
+    startup_load: int = 1000
+    startup_load_concurrency: int = 10
+    outcome_timeout: float = 180.0
+
+
+QUICK = Plan(
+    quick=True,
+    warmup=3,
+    ack_commands=60,
+    e2e_samples=10,
+    e2e_by_name_samples=5,
+    vendor_commands=20,
+    inflight_commands=20,
+    backup_size=16 * MIB,
+    backup_rounds=1,
+    startup_starts=1,
+    startup_load=20,
+    outcome_timeout=30.0,
+)
+FULL = Plan()
