@@ -15,20 +15,17 @@ import asyncio
 import logging
 import re
 import secrets
-import threading
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-from sqlalchemy import BigInteger, Integer, String, Text, insert, inspect
+from sqlalchemy import BigInteger, Integer, String, Text, insert
 from sqlalchemy import select as sa_select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
-from sqlalchemy.pool import StaticPool
 
-from bot.database import UTCDateTime, database_url, ensure_sqlite_folder, make_engine
+from bot.database import TableStore, UTCDateTime
 from bot.group_commit import GroupCommit
 
 log = logging.getLogger(__name__)
@@ -155,22 +152,15 @@ class AuditRow(_Base):
         )
 
 
-class AuditStore:
+class AuditStore(TableStore):
     """The `audit_log` table in `database_url`."""
 
-    def __init__(self, database_url_text: str) -> None:
-        self._url = database_url(database_url_text)
-        self._engine = make_engine(self._url)
-        self._schema_lock = threading.Lock()
-        self._schema_ready = False
-        # One shared connection (in-memory SQLite) must not be used by two threads at once.
-        self._serial = threading.Lock() if isinstance(self._engine.pool, StaticPool) else None
-        self._writer: GroupCommit[AuditEntry] = GroupCommit(self._write, name="audit")
+    error = AuditError
+    what = "the audit log"
 
-    @property
-    def url(self) -> str:
-        """The URL with any password hidden, for messages."""
-        return self._url.render_as_string(hide_password=True)
+    def __init__(self, database_url_text: str) -> None:
+        super().__init__(database_url_text, _Base.metadata, AuditRow.__tablename__)
+        self._writer: GroupCommit[AuditEntry] = GroupCommit(self._write, name="audit")
 
     async def record(self, entry: AuditEntry) -> None:
         """Returns once the entry is committed (with any others recorded meanwhile)."""
@@ -182,37 +172,10 @@ class AuditStore:
 
     def close(self) -> None:
         self._writer.close()
-        self._engine.dispose()
+        self.dispose()
 
     def _write(self, entries: list[AuditEntry]) -> None:
         self._run("written", self._insert, entries)
-
-    def _run(self, verb: str, work: Callable[..., Any], *args: Any) -> Any:
-        try:
-            if self._serial is None:
-                return self._with_schema(work, *args)
-            with self._serial:
-                return self._with_schema(work, *args)
-        except SQLAlchemyError as exc:
-            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            raise AuditError(f"the audit log at {self.url} could not be {verb}: {reason}") from exc
-
-    def _with_schema(self, work: Callable[..., Any], *args: Any) -> Any:
-        self._ensure_schema()
-        return work(*args)
-
-    def _ensure_schema(self) -> None:
-        with self._schema_lock:
-            if self._schema_ready:
-                return
-            ensure_sqlite_folder(self._url)
-            try:
-                _Base.metadata.create_all(self._engine)
-            except SQLAlchemyError:
-                # Another process may have created it at the same moment.
-                if not inspect(self._engine).has_table(AuditRow.__tablename__):
-                    raise
-            self._schema_ready = True
 
     def _insert(self, entries: list[AuditEntry]) -> None:
         with self._engine.begin() as connection:

@@ -15,18 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import BigInteger, Integer, String, Text, inspect, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy import BigInteger, Integer, String, Text, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
-from sqlalchemy.pool import StaticPool
 
-from bot.database import UTCDateTime, database_url, ensure_sqlite_folder, make_engine
+from bot.database import TableStore, UTCDateTime
 
 if TYPE_CHECKING:
     from bot.backups import BackupReport
@@ -117,20 +115,14 @@ class BackupRunRow(_Base):
         )
 
 
-class BackupHistory:
+class BackupHistory(TableStore):
     """The `backup_runs` table in `database_url` (created on first use)."""
 
-    def __init__(self, database_url_text: str) -> None:
-        self._url = database_url(database_url_text)
-        self._engine = make_engine(self._url)
-        self._schema_lock = threading.Lock()
-        self._schema_ready = False
-        # One shared connection (in-memory SQLite) must not be used by two threads at once.
-        self._serial = threading.Lock() if isinstance(self._engine.pool, StaticPool) else None
+    error = HistoryError
+    what = "the backup history"
 
-    @property
-    def url(self) -> str:
-        return self._url.render_as_string(hide_password=True)
+    def __init__(self, database_url_text: str) -> None:
+        super().__init__(database_url_text, _Base.metadata, BackupRunRow.__tablename__)
 
     async def claim(self, scheduled_for: datetime) -> bool:
         """True for the first caller for this scheduled time, False for any later one, in any
@@ -167,7 +159,7 @@ class BackupHistory:
         return await self._call("read", self._recent, limit)
 
     def close(self) -> None:
-        self._engine.dispose()
+        self.dispose()
 
     # --- in the worker thread ----------------------------------------------------------
 
@@ -249,32 +241,3 @@ class BackupHistory:
 
     async def _call(self, verb: str, work: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(self._run, verb, work, *args)
-
-    def _run(self, verb: str, work: Callable[..., T], *args: Any) -> T:
-        try:
-            if self._serial is None:
-                return self._with_schema(work, *args)
-            with self._serial:
-                return self._with_schema(work, *args)
-        except SQLAlchemyError as exc:
-            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            raise HistoryError(
-                f"the backup history at {self.url} could not be {verb}: {reason}"
-            ) from exc
-
-    def _with_schema(self, work: Callable[..., T], *args: Any) -> T:
-        self._ensure_schema()
-        return work(*args)
-
-    def _ensure_schema(self) -> None:
-        with self._schema_lock:
-            if self._schema_ready:
-                return
-            ensure_sqlite_folder(self._url)
-            try:
-                _Base.metadata.create_all(self._engine)
-            except SQLAlchemyError:
-                # Another process (the other clock) may have created it at the same moment.
-                if not inspect(self._engine).has_table(BackupRunRow.__tablename__):
-                    raise
-            self._schema_ready = True

@@ -6,13 +6,15 @@ psycopg 3 (plain `postgresql://` and Heroku's `postgres://` are mapped to it).
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Engine, create_engine
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, inspect
 from sqlalchemy.engine import URL, Dialect, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
@@ -64,3 +66,62 @@ def make_engine(url: URL) -> Engine:
 def ensure_sqlite_folder(url: URL) -> None:
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+T = TypeVar("T")
+
+
+class TableStore:
+    """One table in `DATABASE_URL`, for the audit log and the backup runs alike: the engine,
+    the table created on first use (tolerating another process creating it at the same moment),
+    and SQLAlchemy errors turned into `error`, worded with `what` and no password.
+
+    Work runs in worker threads; a single shared connection (in-memory SQLite) is serialised.
+    """
+
+    error: type[Exception] = RuntimeError
+    what: str = "the database"
+
+    def __init__(self, database_url_text: str, metadata: MetaData, table: str) -> None:
+        self._url = database_url(database_url_text)
+        self._engine = make_engine(self._url)
+        self._metadata = metadata
+        self._table = table
+        self._schema_lock = threading.Lock()
+        self._schema_ready = False
+        self._serial = threading.Lock() if isinstance(self._engine.pool, StaticPool) else None
+
+    @property
+    def url(self) -> str:
+        """The URL with any password hidden, for messages."""
+        return self._url.render_as_string(hide_password=True)
+
+    def dispose(self) -> None:
+        self._engine.dispose()
+
+    def _run(self, verb: str, work: Callable[..., T], *args: Any) -> T:
+        """Do `work(*args)` (blocking), once the table exists; `verb` words a failure."""
+        try:
+            if self._serial is None:
+                return self._with_schema(work, *args)
+            with self._serial:
+                return self._with_schema(work, *args)
+        except SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise self.error(f"{self.what} at {self.url} could not be {verb}: {reason}") from exc
+
+    def _with_schema(self, work: Callable[..., T], *args: Any) -> T:
+        self._ensure_schema()
+        return work(*args)
+
+    def _ensure_schema(self) -> None:
+        with self._schema_lock:
+            if self._schema_ready:
+                return
+            ensure_sqlite_folder(self._url)
+            try:
+                self._metadata.create_all(self._engine)
+            except SQLAlchemyError:
+                if not inspect(self._engine).has_table(self._table):
+                    raise
+            self._schema_ready = True

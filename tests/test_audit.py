@@ -20,10 +20,10 @@ from bot.audit import (
     Auditor,
     AuditStore,
     Outcome,
-    database_url,
     new_correlation_id,
 )
 from bot.config import ConfigError
+from bot.database import database_url
 
 POSTGRES_URL = os.environ.get("PEXBOT_TEST_POSTGRES_URL")
 
