@@ -118,28 +118,33 @@ def transfer(node: NodeState, f: Fields) -> Response:
     return success("Participant transferred.")
 
 
-def _participant_command(
-    action: Callable[[NodeState, str], None], message: str, status_code: int = 202
+def _on_one(
+    field: str,
+    action: Callable[[NodeState, str], None],
+    message: str,
+    status_code: int = 202,
 ) -> Callable[[NodeState, Fields], Response]:
+    """A command that names one participant or conference by its id in `field`."""
+
     def handler(node: NodeState, f: Fields) -> Response:
-        participant_id = f.text("participant_id", required=True)
+        target_id = f.text(field, required=True)
         f.check()
-        action(node, participant_id)
+        action(node, target_id)
         return success(message, status_code=status_code)
 
     return handler
+
+
+def _participant_command(
+    action: Callable[[NodeState, str], None], message: str, status_code: int = 202
+) -> Callable[[NodeState, Fields], Response]:
+    return _on_one("participant_id", action, message, status_code)
 
 
 def _conference_command(
     action: Callable[[NodeState, str], None], message: str, status_code: int = 202
 ) -> Callable[[NodeState, Fields], Response]:
-    def handler(node: NodeState, f: Fields) -> Response:
-        conference_id = f.text("conference_id", required=True)
-        f.check()
-        action(node, conference_id)
-        return success(message, status_code=status_code)
-
-    return handler
+    return _on_one("conference_id", action, message, status_code)
 
 
 def sync(node: NodeState, f: Fields) -> Response:
