@@ -1,7 +1,7 @@
 """The management-node client: one keep-alive connection pool, a concurrency cap, typed errors.
 
-Everything goes through `_send`, which holds a concurrency slot, and `_raise_for_answer`, the
-one place that turns transport failures and status codes into `bot.pexip.errors`. Following the
+Everything goes through `_send`, which holds a concurrency slot; `bot.pexip.answers` is the one
+place that turns transport failures and status codes into `bot.pexip.errors`. Following the
 vendor's guidance (serialise requests, reuse the HTTPS connection), the pool holds at most
 `max_concurrency` connections and at most that many requests are in flight; the rest wait.
 
@@ -19,16 +19,14 @@ import ssl
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from bot.config import PexipSettings
-from bot.pexip import errors
+from bot.pexip import answers, errors
 from bot.pexip.commands import BackupRestore, Command
 from bot.pexip.models import CommandResult
 
@@ -37,7 +35,7 @@ log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 
 COMMAND_ROOT = "/api/admin/command/v1/"
-USER_AGENT = "pexbot/0.1 (+https://github.com/pexbot)"
+USER_AGENT = "pexbot/0.1"
 
 
 @dataclass(frozen=True)
@@ -114,7 +112,7 @@ class PexipClient:
             lambda: self._send("GET", path, operation=operation, params=params),
             operation=operation,
         )
-        return _decode(response, operation)
+        return answers.decode(response, operation)
 
     async def get_model(
         self,
@@ -124,7 +122,7 @@ class PexipClient:
         operation: str,
         params: Mapping[str, str | int] | None = None,
     ) -> M:
-        return _validate(
+        return answers.validate(
             model, await self.get_json(path, operation=operation, params=params), operation
         )
 
@@ -143,7 +141,7 @@ class PexipClient:
         while next_path is not None:
             page = await self.get_json(next_path, operation=operation, params=query)
             objects, next_path = self._page(page, operation)
-            items.extend(_validate(model, obj, operation) for obj in objects)
+            items.extend(answers.validate(model, obj, operation) for obj in objects)
             query = None  # `next` carries the query string (params={} would erase it)
         return items
 
@@ -174,14 +172,14 @@ class PexipClient:
             try:
                 response = await self._http.send(request, stream=True)
             except httpx.HTTPError as exc:
-                raise _transport_error(exc, operation) from exc
+                raise answers.transport_error(exc, operation) from exc
             try:
                 if response.is_error or response.is_redirect:
                     await response.aread()
-                    _raise_for_answer(response, operation)
+                    answers.raise_for_answer(response, operation)
                 yield response
             except httpx.HTTPError as exc:  # the body failed while the caller read it
-                raise _transport_error(exc, operation) from exc
+                raise answers.transport_error(exc, operation) from exc
             finally:
                 await response.aclose()
 
@@ -198,7 +196,7 @@ class PexipClient:
                 raise
             log.info("%s: not sent (%s); trying once more", operation, exc.message)
             response = await send()
-        result = _validate(CommandResult, _decode(response, operation), operation)
+        result = answers.validate(CommandResult, answers.decode(response, operation), operation)
         if result.status != "success":
             raise errors.InvalidRequest(
                 f"{operation}: the node answered: {result.message or result.status}",
@@ -235,8 +233,8 @@ class PexipClient:
             try:
                 response = await self._http.request(method, path, **kwargs)
             except httpx.HTTPError as exc:
-                raise _transport_error(exc, operation) from exc
-        _raise_for_answer(response, operation)
+                raise answers.transport_error(exc, operation) from exc
+        answers.raise_for_answer(response, operation)
         return response
 
     async def _with_retries(self, send: Callable[[], Any], *, operation: str) -> httpx.Response:
@@ -254,151 +252,3 @@ class PexipClient:
                 log.info("%s: %s; retry %d in %.2fs", operation, exc.message, attempt, wait)
                 await asyncio.sleep(wait)
                 attempt += 1
-
-
-def _transport_error(exc: httpx.HTTPError, operation: str) -> errors.PexipError:
-    """Map an httpx failure, keeping apart 'never sent' and 'sent, no answer'."""
-    if isinstance(exc, httpx.ConnectError) and _is_certificate_error(exc):
-        return errors.TLSError(
-            f"{operation}: the management node's TLS certificate is not trusted "
-            "(set PEXIP_CA_BUNDLE to the CA that signed it)",
-            operation=operation,
-        )
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-        return errors.NotSent(
-            f"{operation}: could not connect to the management node ({type(exc).__name__}); "
-            "nothing was sent",
-            operation=operation,
-        )
-    if isinstance(exc, httpx.TimeoutException):
-        return errors.NoAnswer(
-            f"{operation}: the management node did not answer in time; "
-            "it may or may not have acted",
-            operation=operation,
-        )
-    return errors.NoAnswer(
-        f"{operation}: the connection to the management node failed mid-request "
-        f"({type(exc).__name__}); it may or may not have acted",
-        operation=operation,
-    )
-
-
-def _is_certificate_error(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(
-            seen
-        ):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-def _raise_for_answer(response: httpx.Response, operation: str) -> None:
-    """The one map from the node's status codes to errors."""
-    status = response.status_code
-    if response.is_success:
-        return
-    if response.is_redirect:
-        location = response.headers.get("location", "")
-        if "login" in location:
-            raise errors.AuthError(
-                f"{operation}: the node sent us to its login page; check PEXIP_USERNAME and "
-                "PEXIP_PASSWORD",
-                operation=operation,
-                status=status,
-            )
-        raise errors.UnexpectedResponse(
-            f"{operation}: unexpected redirect (HTTP {status})", operation=operation
-        )
-    if status in (401, 403):
-        what = "refused the API credentials" if status == 401 else "does not allow this account"
-        raise errors.AuthError(
-            f"{operation}: the node {what} (HTTP {status})", operation=operation, status=status
-        )
-    if status == 404:
-        raise errors.NotFound(f"{operation}: not found on the node", operation=operation)
-    if status == 429 or status >= 500:
-        raise errors.Busy(
-            f"{operation}: the node is unavailable (HTTP {status})",
-            operation=operation,
-            status=status,
-            retry_after=_retry_after(response.headers.get("retry-after")),
-        )
-    _raise_refusal(response, operation)
-
-
-def _raise_refusal(response: httpx.Response, operation: str) -> None:
-    """A 4xx with the node's own words: Tastypie field errors or {"error": "..."}."""
-    fields = _field_errors(response)
-    text = (
-        "; ".join(
-            message if name in ("error", "__all__") else f"{name}: {message}"
-            for name, messages in fields.items()
-            for message in messages
-        )
-        or f"refused (HTTP {response.status_code})"
-    )
-    if any("failed to find" in m.lower() for messages in fields.values() for m in messages):
-        raise errors.NotFound(f"{operation}: {text}", operation=operation)
-    raise errors.InvalidRequest(f"{operation}: {text}", operation=operation, fields=fields)
-
-
-def _field_errors(response: httpx.Response) -> dict[str, tuple[str, ...]]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    # Tastypie may nest field errors under the resource name: {"dial": {"node": [...]}}.
-    if isinstance(body, dict) and len(body) == 1:
-        (only,) = body.values()
-        if isinstance(only, dict):
-            body = only
-    if not isinstance(body, dict):
-        return {}
-    fields: dict[str, tuple[str, ...]] = {}
-    for name, value in body.items():
-        if name in ("status", "data"):
-            continue
-        if name == "message" and body.get("status") == "error":
-            name = "error"
-        messages = value if isinstance(value, list) else [value]
-        fields[str(name)] = tuple(str(message) for message in messages if message)
-    return {name: messages for name, messages in fields.items() if messages}
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Retry-After as seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def _decode(response: httpx.Response, operation: str) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        raise errors.UnexpectedResponse(
-            f"{operation}: the node's reply is not valid JSON (HTTP {response.status_code})",
-            operation=operation,
-        ) from None
-
-
-def _validate(model: type[M], data: Any, operation: str) -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "reply"
-        raise errors.UnexpectedResponse(
-            f"{operation}: the node's reply has an unexpected shape ({where}: {first['msg']})",
-            operation=operation,
-        ) from None

@@ -1,0 +1,169 @@
+"""What the node's answers mean: the one map from transport failures and status codes to
+`bot.pexip.errors`, and the readers of a reply's JSON. `bot.pexip.client` calls nothing else to
+decide what happened.
+
+Transport failures keep "never sent" (connection refused, TLS) apart from "sent, no answer"
+(timeout, dropped connection): only the first is safe to send again.
+"""
+
+from __future__ import annotations
+
+import ssl
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from bot.pexip import errors
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def transport_error(exc: httpx.HTTPError, operation: str) -> errors.PexipError:
+    """Map an httpx failure, keeping apart 'never sent' and 'sent, no answer'."""
+    if isinstance(exc, httpx.ConnectError) and _is_certificate_error(exc):
+        return errors.TLSError(
+            f"{operation}: the management node's TLS certificate is not trusted "
+            "(set PEXIP_CA_BUNDLE to the CA that signed it)",
+            operation=operation,
+        )
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        return errors.NotSent(
+            f"{operation}: could not connect to the management node ({type(exc).__name__}); "
+            "nothing was sent",
+            operation=operation,
+        )
+    if isinstance(exc, httpx.TimeoutException):
+        return errors.NoAnswer(
+            f"{operation}: the management node did not answer in time; "
+            "it may or may not have acted",
+            operation=operation,
+        )
+    return errors.NoAnswer(
+        f"{operation}: the connection to the management node failed mid-request "
+        f"({type(exc).__name__}); it may or may not have acted",
+        operation=operation,
+    )
+
+
+def _is_certificate_error(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(
+            seen
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def raise_for_answer(response: httpx.Response, operation: str) -> None:
+    """The one map from the node's status codes to errors."""
+    status = response.status_code
+    if response.is_success:
+        return
+    if response.is_redirect:
+        location = response.headers.get("location", "")
+        if "login" in location:
+            raise errors.AuthError(
+                f"{operation}: the node sent us to its login page; check PEXIP_USERNAME and "
+                "PEXIP_PASSWORD",
+                operation=operation,
+                status=status,
+            )
+        raise errors.UnexpectedResponse(
+            f"{operation}: unexpected redirect (HTTP {status})", operation=operation
+        )
+    if status in (401, 403):
+        what = "refused the API credentials" if status == 401 else "does not allow this account"
+        raise errors.AuthError(
+            f"{operation}: the node {what} (HTTP {status})", operation=operation, status=status
+        )
+    if status == 404:
+        raise errors.NotFound(f"{operation}: not found on the node", operation=operation)
+    if status == 429 or status >= 500:
+        raise errors.Busy(
+            f"{operation}: the node is unavailable (HTTP {status})",
+            operation=operation,
+            status=status,
+            retry_after=_retry_after(response.headers.get("retry-after")),
+        )
+    _raise_refusal(response, operation)
+
+
+def _raise_refusal(response: httpx.Response, operation: str) -> None:
+    """A 4xx with the node's own words: Tastypie field errors or {"error": "..."}."""
+    fields = _field_errors(response)
+    text = (
+        "; ".join(
+            message if name in ("error", "__all__") else f"{name}: {message}"
+            for name, messages in fields.items()
+            for message in messages
+        )
+        or f"refused (HTTP {response.status_code})"
+    )
+    if any("failed to find" in m.lower() for messages in fields.values() for m in messages):
+        raise errors.NotFound(f"{operation}: {text}", operation=operation)
+    raise errors.InvalidRequest(f"{operation}: {text}", operation=operation, fields=fields)
+
+
+def _field_errors(response: httpx.Response) -> dict[str, tuple[str, ...]]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    # Tastypie may nest field errors under the resource name: {"dial": {"node": [...]}}.
+    if isinstance(body, dict) and len(body) == 1:
+        (only,) = body.values()
+        if isinstance(only, dict):
+            body = only
+    if not isinstance(body, dict):
+        return {}
+    fields: dict[str, tuple[str, ...]] = {}
+    for name, value in body.items():
+        if name in ("status", "data"):
+            continue
+        if name == "message" and body.get("status") == "error":
+            name = "error"
+        messages = value if isinstance(value, list) else [value]
+        fields[str(name)] = tuple(str(message) for message in messages if message)
+    return {name: messages for name, messages in fields.items() if messages}
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def decode(response: httpx.Response, operation: str) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise errors.UnexpectedResponse(
+            f"{operation}: the node's reply is not valid JSON (HTTP {response.status_code})",
+            operation=operation,
+        ) from None
+
+
+def validate(model: type[M], data: Any, operation: str) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "reply"
+        raise errors.UnexpectedResponse(
+            f"{operation}: the node's reply has an unexpected shape ({where}: {first['msg']})",
+            operation=operation,
+        ) from None
