@@ -37,6 +37,7 @@ def mrkdwn(text: str, names: dict[str, str]) -> str:
     """Slack mrkdwn to rich markup: mentions as names, *bold*, entities decoded, emoji kept."""
     text = re.sub(r"<@(\w+)(?:\|[^>]*)?>", lambda m: "@" + names.get(m.group(1), m.group(1)), text)
     text = re.sub(r"<#(\w+)(?:\|([^>]*))?>", lambda m: "#" + (m.group(2) or m.group(1)), text)
+    text = re.sub(r"<!date\^[^|>]*\|([^>]*)>", r"\1", text)  # Slack shows it in the reader's zone
     text = escape(text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
     return re.sub(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])", r"[bold]\1[/bold]", text)
 
@@ -188,7 +189,9 @@ class Session:
         for block in message.blocks:
             kind = block.get("type")
             if kind in ("section", "header"):
-                lines.append(mrkdwn(block.get("text", {}).get("text", ""), self.names))
+                lines.append(mrkdwn((block.get("text") or {}).get("text", ""), self.names))
+                fields = block.get("fields") or []
+                lines += [mrkdwn(field.get("text", ""), self.names) for field in fields]
             elif kind == "context":
                 lines += [mrkdwn(e.get("text", ""), self.names) for e in block.get("elements", [])]
             elif kind == "actions":
