@@ -67,3 +67,12 @@ def test_unknown_demo_user_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "Unknown demo user 'nobody'" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_backup_report_shows_its_fields(tmp_path: Path) -> None:
+    result = run_demo("backup now\n", tmp_path)
+    assert result.returncode == 0
+    assert "@Ada Admin started a backup of the management node." in result.stdout
+    assert "Backup requested by @Ada Admin succeeded" in result.stdout
+    assert "Stored" in result.stdout and "management node" in result.stdout
+    assert "<!date" not in result.stdout
