@@ -1,14 +1,13 @@
 """Every sentence a user reads about an outcome or an error, in one place.
 
-`explain(exc)` maps any error to a `Reply`: the words, whether they go to the channel or only
-to the person who asked, and the audit outcome. A test fails if a `PexipError` subclass has no
-sentence here (tests/test_messages.py). Raw `str(exc)` of an unknown error is never shown: the
-user gets a reference to quote, the log gets the traceback.
+`handlers.runner` decides where each goes (the channel, or only the person who asked) and how
+it is audited; this module words it. A test fails if a `PexipError` subclass, or a command that
+reaches the node, has no sentence here (tests/test_messages.py). Raw `str(exc)` of an unknown
+error is never shown: the user gets a reference to quote, the log gets the traceback.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 from bot.pexip import errors
@@ -41,13 +40,6 @@ PEXIP_SENTENCES: dict[type[errors.PexipError], str] = {
     ),
     errors.PexipError: "The management node reported a problem: {detail}.",
 }
-
-
-@dataclass(frozen=True)
-class Reply:
-    text: str
-    public: bool
-    outcome: Outcome
 
 
 def pexip_sentence(exc: errors.PexipError) -> str:
