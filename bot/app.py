@@ -19,9 +19,9 @@ from bot.config import Settings, SlackSettings
 from bot.permissions import Authorizer, load_policy
 from bot.pexip.client import PexipClient
 from bot.services import BackupServices, Services
+from bot.slack_client import slack_client as make_slack_client
 from bot.usergroups import SlackUserGroups
 from handlers import register
-from handlers.replies import retry_handlers
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +58,7 @@ class Runtime:
 def slack_client(settings: Settings) -> AsyncWebClient:
     """The Slack Web API client, on SLACK_API_URL, retrying as Slack advises."""
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    return AsyncWebClient(
-        token=token, base_url=str(settings.slack_api_url), retry_handlers=retry_handlers()
-    )
+    return make_slack_client(token, str(settings.slack_api_url))
 
 
 def _secrets(settings: Settings) -> list[object]:

@@ -10,20 +10,15 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
-from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
-from slack_sdk.http_retry.jitter import Jitter
 from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
@@ -35,14 +30,12 @@ from slack_sdk.models.blocks import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.backups import BackupReport
+from bot.slack_client import retry_handlers
 
 log = logging.getLogger(__name__)
 
 RETRY_ACTION_ID = "backup_retry"
 RETRY_VALUE = json.dumps({"c": "backup now"})
-RETRY_BACKOFF = 0.5
-"""Seconds before the first retry of a 500/503 from Slack; doubled for the second."""
-RETRIES = 2
 
 STEP_WORDS = {
     "create": "creating the backup",
@@ -261,27 +254,6 @@ async def notify(client: AsyncWebClient, channel: str, report: BackupReport) -> 
         log.error("backup notification to %s not posted: %s: %s", channel, type(exc).__name__, exc)
         return False
     return True
-
-
-class _ProportionalJitter(Jitter):
-    """Up to half the interval again, so short test backoffs stay short."""
-
-    def recalculate(self, duration: float) -> float:
-        return float(duration * (1 + random.random() / 2))
-
-
-def retry_handlers() -> list[AsyncRetryHandler]:
-    """Connection errors, 429 after Retry-After, 500/503 with backoff: Slack's guidance."""
-    backoff = BackoffRetryIntervalCalculator(RETRY_BACKOFF, jitter=_ProportionalJitter())
-    return [
-        AsyncConnectionErrorRetryHandler(max_retry_count=1, interval_calculator=backoff),
-        AsyncRateLimitErrorRetryHandler(max_retry_count=RETRIES),
-        AsyncServerErrorRetryHandler(max_retry_count=RETRIES, interval_calculator=backoff),
-    ]
-
-
-def slack_client(token: str, base_url: str) -> AsyncWebClient:
-    return AsyncWebClient(token=token, base_url=base_url, retry_handlers=retry_handlers())
 
 
 def _retrying(client: AsyncWebClient) -> AsyncWebClient:

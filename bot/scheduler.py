@@ -32,12 +32,13 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.backup_history import BackupHistory, HistoryError
-from bot.backup_notify import human_duration, notify, slack_client, summary
+from bot.backup_notify import human_duration, notify, summary
 from bot.backups import BackupReport, Trigger, run_backup, utc_now
 from bot.config import BackupSettings, ConfigError, Settings, configure_logging
 from bot.database import database_url, ensure_sqlite_folder, make_engine
 from bot.pexip.client import PexipClient
 from bot.schedule import cron_trigger
+from bot.slack_client import slack_client
 
 log = logging.getLogger(__name__)
 

@@ -14,14 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook import WebhookResponse
 from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot.slack_client import retry_handlers
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +51,6 @@ class Interaction:
     trigger_id: str | None = None
     source: Source = "slash"
     refresh: str | None = None  # command text of the listing a button lives in
-
-
-def retry_handlers() -> list[Any]:
-    """Slack's guidance: honour Retry-After on 429, retry a few 5xx; and once when a kept-alive
-    connection turns out closed (slack_sdk's default, which a custom list would drop)."""
-    return [
-        AsyncRateLimitErrorRetryHandler(max_retry_count=3),
-        AsyncServerErrorRetryHandler(max_retry_count=2),
-        AsyncConnectionErrorRetryHandler(max_retry_count=1),
-    ]
 
 
 @dataclass

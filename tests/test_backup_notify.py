@@ -13,9 +13,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import backup_notify
-from bot.backup_notify import notify, render_report, slack_client, summary
+import bot.slack_client
+from bot.backup_notify import notify, render_report, summary
 from bot.backups import BackupReport, StoredAt
+from bot.slack_client import slack_client
 
 CHANNEL = "C0BACKUPS"
 STARTED = datetime(2026, 5, 2, 1, 0, 3, tzinfo=UTC)
@@ -47,7 +48,7 @@ FAILURE = BackupReport(
 
 @pytest.fixture(autouse=True)
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(backup_notify, "RETRY_BACKOFF", 0.01)
+    monkeypatch.setattr(bot.slack_client, "RETRY_BACKOFF", 0.01)
 
 
 def block_texts(blocks: list[dict[str, Any]]) -> str:

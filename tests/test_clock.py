@@ -27,7 +27,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from bot import backup_notify
+import bot.slack_client
 from bot.backup_history import BackupHistory, BackupRun
 from bot.config import ConfigError, Settings
 from bot.database import database_url
@@ -79,7 +79,7 @@ def env(
 ) -> dict[str, str]:
     """Everything configured as an admin would, through the environment."""
     simulator.control.settings(backup_delay=0.1)
-    monkeypatch.setattr(backup_notify, "RETRY_BACKOFF", 0.01)
+    monkeypatch.setattr(bot.slack_client, "RETRY_BACKOFF", 0.01)
     values = {
         "PEXIP_MANAGER_URL": simulator.url,
         "PEXIP_USERNAME": simulator.username,
