@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
-from typing import Any
+from typing import TypeVar
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -38,6 +38,7 @@ from handlers.grammar import UsageError, parse
 from handlers.replies import Interaction, Message, Replies
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 async def run_text(
@@ -140,7 +141,7 @@ async def _deliver(ctx: Context, result: Outcome) -> tuple[messages.Outcome | No
         return "success", "", result.target
     if isinstance(result, Shown):
         return None, "", result.target
-    ts = await _posted(ctx.replies.public(result.message), ctx.reference)
+    ts = await _say(ctx.replies.public(result.message), ctx.reference)
     if result.follow_up is not None:
         await result.follow_up(ts)
     await _after_done(ctx)
@@ -168,20 +169,13 @@ async def _after_done(ctx: Context) -> None:
         await _say(ctx.replies.replace_source(listing.message), ctx.reference)
 
 
-async def _posted(sending: Awaitable[str | None], reference: str) -> str | None:
+async def _say(sending: Awaitable[T], reference: str) -> T | None:
+    """Post, and if Slack cannot take it even after retries, log it with the reference."""
     try:
         return await sending
     except Exception:
         log.exception("could not deliver a message to Slack (ref %s)", reference)
         return None
-
-
-async def _say(sending: Awaitable[Any], reference: str) -> None:
-    """Post, and if Slack cannot take it even after retries, log it with the reference."""
-    try:
-        await sending
-    except Exception:
-        log.exception("could not deliver a message to Slack (ref %s)", reference)
 
 
 async def _audit(
