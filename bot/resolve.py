@@ -8,7 +8,6 @@ exact matches first, then substrings; optionally narrowed with `in <conference>`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from uuid import UUID
 
 from bot.pexip import errors, lookup, status
 from bot.pexip.client import PexipClient
@@ -37,14 +36,6 @@ class Ambiguous(Exception):
 class ParticipantQuery:
     text: str
     conference: str | None = None
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        UUID(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _strip_scheme(alias: str) -> str:
@@ -78,7 +69,7 @@ async def find_conference(client: PexipClient, text: str) -> Conference:
 
 async def find_participant(client: PexipClient, query: ParticipantQuery) -> Participant:
     """The one participant meant, or NoMatch / Ambiguous."""
-    if _is_uuid(query.text):
+    if lookup.is_uuid(query.text):
         try:
             return await status.participant_by_id(client, query.text)
         except errors.NotFound:

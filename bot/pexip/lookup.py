@@ -9,7 +9,8 @@ from bot.pexip.client import PexipClient
 from bot.pexip.models import Conference
 
 
-def _is_uuid(text: str) -> bool:
+def is_uuid(text: str) -> bool:
+    """A running instance's or a participant's id, rather than a name."""
     try:
         UUID(text)
     except ValueError:
@@ -20,7 +21,7 @@ def _is_uuid(text: str) -> bool:
 async def find_running_conference(client: PexipClient, text: str) -> Conference:
     """By running-instance UUID, then by name, then by alias. NotFound says which it tried."""
     text = text.strip()
-    if _is_uuid(text):
+    if is_uuid(text):
         try:
             return await status.conference_by_id(client, text)
         except errors.NotFound:
