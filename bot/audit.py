@@ -27,6 +27,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from bot.database import TableStore, UTCDateTime
 from bot.group_commit import GroupCommit
+from bot.messages import escape
 
 log = logging.getLogger(__name__)
 
@@ -89,11 +90,7 @@ class AuditEntry(BaseModel):
         line = (
             f"{self.outcome.value}: {self.user} {what}{where}{detail} (ref {self.correlation_id})"
         )
-        return _slack_escape(" ".join(line.split()))
-
-
-def _slack_escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        return escape(" ".join(line.split()))
 
 
 # --- storage -------------------------------------------------------------------------------

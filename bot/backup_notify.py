@@ -30,6 +30,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.backups import BackupReport
+from bot.messages import escape
 from bot.slack_client import retry_handlers
 
 log = logging.getLogger(__name__)
@@ -47,10 +48,6 @@ MAX_LISTED = 10
 SECTION_LIMIT = 2900  # Slack refuses a section text over 3000 characters
 
 Escape = Callable[[str], str]
-
-
-def slack_escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _plain(text: str) -> str:
@@ -168,7 +165,7 @@ def render_report(report: BackupReport) -> tuple[str, list[dict[str, Any]]]:
     if not report.succeeded:
         blocks.append(ActionsBlock(elements=[_retry_button()]))
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_context(report))]))
-    return summary(report, slack_escape), [block.to_dict() for block in blocks]
+    return summary(report, escape), [block.to_dict() for block in blocks]
 
 
 def _section(text: str) -> SectionBlock:
@@ -181,22 +178,22 @@ def _headline(report: BackupReport) -> str:
     if report.succeeded:
         return (
             f":white_check_mark: *{_title(report)} succeeded*: "
-            f"`{slack_escape(report.filename or '?')}`"
+            f"`{escape(report.filename or '?')}`"
             + (f" ({human_size(report.size)})" if report.size is not None else "")
             + f" in {human_duration(report.duration)}."
         )
     step = STEP_WORDS.get(report.failed_step or "", "running")
-    return f":x: *{_title(report)} failed* while {step}.\n{slack_escape(report.reason)}"
+    return f":x: *{_title(report)} failed* while {step}.\n{escape(report.reason)}"
 
 
 def _detail_fields(report: BackupReport) -> list[MarkdownTextObject]:
     assert report.stored_at is not None
-    stored = f"*Stored*\nmanagement node `{slack_escape(report.stored_at.node)}`"
+    stored = f"*Stored*\nmanagement node `{escape(report.stored_at.node)}`"
     if report.stored_at.local_path is not None:
-        stored += f"\n`{slack_escape(str(report.stored_at.local_path))}`"
+        stored += f"\n`{escape(str(report.stored_at.local_path))}`"
     fields = [MarkdownTextObject(text=stored)]
     if report.failed_step == "prune" or not report.succeeded:
-        fields.append(MarkdownTextObject(text=f"*File*\n`{slack_escape(report.filename or '?')}`"))
+        fields.append(MarkdownTextObject(text=f"*File*\n`{escape(report.filename or '?')}`"))
     if report.sha256:
         fields.append(MarkdownTextObject(text=f"*SHA-256*\n`{report.sha256}`"))
     return fields
@@ -214,7 +211,7 @@ def _pruned_detail(report: BackupReport) -> str:
 
 
 def _listed(names: tuple[str, ...]) -> str:
-    shown = ", ".join(f"`{slack_escape(name)}`" for name in names[:MAX_LISTED])
+    shown = ", ".join(f"`{escape(name)}`" for name in names[:MAX_LISTED])
     more = len(names) - MAX_LISTED
     return shown + (f" and {more} more" if more > 0 else "")
 

@@ -42,6 +42,11 @@ PEXIP_SENTENCES: dict[type[errors.PexipError], str] = {
 }
 
 
+def escape(text: str) -> str:
+    """Text from users or the node, made safe inside Slack mrkdwn (no pings, no links)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def pexip_sentence(exc: errors.PexipError) -> str:
     """The sentence for a node error; `detail` is the node's own words without our prefix."""
     for cls in type(exc).__mro__:

@@ -21,17 +21,13 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.messages import escape
 from bot.pexip.models import Conference, Participant
 from bot.resolve import Ambiguous
 from handlers.commands import BaseCommand, ParticipantRef
 from handlers.replies import Message
 
 MAX_ROWS = 20  # Slack allows 50 blocks a message; two per row, and room for header and notes
-
-
-def escape(text: str) -> str:
-    """User-supplied text inside mrkdwn."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def button_value(command: str, refresh: str | None = None) -> str:
