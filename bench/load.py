@@ -1,10 +1,12 @@
 """Signed slash commands sent to the bot's real endpoint, with bounded concurrency.
 
-Each of the `connections` workers has its own `httpx.AsyncClient` holding one HTTP/1.1
-keep-alive connection (one pool shared by 50 connections costs the bench ~5 ms of CPU per
-request, scanning its connections, which on a 2-core machine is CPU the bot does not get).
-Every request is signed with slack_sdk's `SignatureVerifier` exactly as Slack signs it. Each
-command goes to a channel of its own, so its outcome message can be found at the stand-in.
+Each of the `connections` workers holds one HTTP/1.1 keep-alive connection of its own, written
+to and read from with asyncio streams (`Connection`), as load generators such as wrk do: an
+`httpx.AsyncClient` spent ~0.65 ms of the bench's CPU per request, as much as the bot spent
+acknowledging it, and at concurrency 50 the bench's own queue was half of the latency it
+reported (bench/README.md). Every request is signed with slack_sdk's `SignatureVerifier`
+exactly as Slack signs it. Each command goes to a channel of its own, so its outcome message
+can be found at the stand-in.
 """
 
 from __future__ import annotations
@@ -17,9 +19,8 @@ import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
-import httpx
 from slack_sdk.signature import SignatureVerifier
 
 from bench.fixtures import Outcome
@@ -55,6 +56,47 @@ def succeeded(outcome: Outcome) -> bool:
     return outcome.method == "chat.postMessage" and bool(_SUCCESS.match(outcome.text))
 
 
+class Connection:
+    """One keep-alive HTTP/1.1 connection that POSTs and reads the answer (status and body;
+    the bot's answers always carry a Content-Length)."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self._host = parts.hostname or "127.0.0.1"
+        self._port = parts.port or 80
+        self._authority = parts.netloc
+        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self._streams is None:
+            self._streams = await asyncio.open_connection(self._host, self._port)
+        return self._streams
+
+    async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        reader, writer = await self.connect()
+        head = [f"POST {path} HTTP/1.1", f"Host: {self._authority}"]
+        head += [f"Content-Length: {len(body)}"]
+        head += [f"{name}: {value}" for name, value in headers.items()]
+        writer.write("\r\n".join(head).encode() + b"\r\n\r\n" + body)
+        status_line, *lines = (await reader.readuntil(b"\r\n\r\n")).split(b"\r\n")
+        length = None
+        for line in lines:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        if length is None:
+            raise RuntimeError(f"no Content-Length in the answer: {status_line!r}")
+        return int(status_line.split()[1]), await reader.readexactly(length)
+
+    async def aclose(self) -> None:
+        if self._streams is not None:
+            writer = self._streams[1]
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            self._streams = None
+
+
 class Slash:
     """`async with Slash(...) as slash: await slash.send("mute <id>")`."""
 
@@ -64,13 +106,9 @@ class Slash:
         self._verifier = SignatureVerifier(secret)
         self._slack_base = slack_base
         self.user = user
-        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        self._clients = [
-            httpx.AsyncClient(base_url=bot_url, limits=limits, timeout=30.0)
-            for _ in range(connections)
-        ]
+        self._clients = [Connection(bot_url) for _ in range(connections)]
 
-    def _signed(self, text: str, channel: str) -> tuple[str, dict[str, str]]:
+    def _signed(self, text: str, channel: str) -> tuple[bytes, dict[str, str]]:
         body = urlencode(
             {
                 "command": "/pexip",
@@ -89,7 +127,7 @@ class Slash:
             "X-Slack-Request-Timestamp": ts,
             "X-Slack-Signature": self._verifier.generate_signature(timestamp=ts, body=body) or "",
         }
-        return body, headers
+        return body.encode(), headers
 
     async def send(self, text: str, worker: int = 0) -> Sent:
         """Send one command; returns once the bot has acknowledged it (HTTP 200)."""
@@ -97,11 +135,15 @@ class Slash:
         channel = f"CB{next(_channels):07d}"
         body, headers = self._signed(text, channel)
         began = time.monotonic()
-        response = await http.post("/slack/events", content=body, headers=headers)
+        status, answer = await asyncio.wait_for(http.post("/slack/events", body, headers), 30.0)
         acked = time.monotonic() - began
-        if response.status_code != 200:
-            raise RuntimeError(f"the bot answered HTTP {response.status_code}: {response.text}")
+        if status != 200:
+            raise RuntimeError(f"the bot answered HTTP {status}: {answer.decode(errors='replace')}")
         return Sent(channel, began, acked)
+
+    async def connect(self) -> None:
+        """Open every connection now, so that no command's time includes opening one."""
+        await asyncio.gather(*(client.connect() for client in self._clients))
 
     async def send_all(self, texts: Sequence[str], concurrency: int) -> list[Sent]:
         """Send every command, at most `concurrency` awaiting their ack at any moment."""

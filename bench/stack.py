@@ -176,6 +176,7 @@ class Stack:
         """Send every command (bounded concurrency), then wait up to `wait_seconds` for every
         outcome message."""
         async with self.slash(concurrency) as slash:
+            await slash.connect()
             with no_gc_pauses():
                 sent = await slash.send_all(texts, concurrency)
         channels = [s.channel for s in sent]
