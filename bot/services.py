@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.audit import Auditor
 from bot.backup_history import BackupHistory
+from bot.command_queue import CommandQueue
 from bot.config import BackupSettings
 from bot.permissions import Authorizer
 from bot.pexip.client import PexipClient
@@ -36,6 +37,7 @@ class Services:
     default_location: str | None = None
     follow_up_seconds: float = 20.0
     backup: BackupServices | None = None
+    commands: CommandQueue = field(default_factory=CommandQueue)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def in_background(self, work: Coroutine[Any, Any, None], name: str) -> None:
@@ -47,16 +49,19 @@ class Services:
 
     @property
     def following_up(self) -> bool:
-        """Background follow-ups (e.g. a dialled call being watched) are still running."""
-        return bool(self._tasks)
+        """Acknowledged commands, or follow-ups (e.g. a dialled call being watched), are still
+        running."""
+        return self.commands.busy or bool(self._tasks)
 
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("background task %s failed", task.get_name(), exc_info=task.exception())
 
-    async def drain(self, grace: float = 5.0) -> None:
-        """Wait briefly for follow-ups on shutdown, then cancel the rest."""
+    async def drain(self, grace: float = 5.0, commands_grace: float = 10.0) -> None:
+        """On shutdown: let acknowledged commands finish, then wait briefly for follow-ups, then
+        cancel the rest."""
+        await self.commands.drain(commands_grace)
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
             for task in pending:

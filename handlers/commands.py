@@ -42,6 +42,7 @@ class BaseCommand(BaseModel):
 
     word: ClassVar[str]
     permission: ClassVar[str | None]
+    opens_form: ClassVar[bool] = False  # Slack's trigger id for it expires 3 s after the click
 
     def to_text(self) -> str:
         """The command as text to type after the slash command."""
@@ -116,6 +117,7 @@ class OpenDialModal(BaseCommand):
 
     word = "dial"
     permission = "dial"
+    opens_form = True
 
 
 class Dial(BaseCommand):

@@ -1,15 +1,17 @@
 """Bolt listeners: acknowledge at once, turn the payload into an `Interaction` and a command,
-and hand both to the runner. No policy, wording or HTTP here."""
+and queue both for the runner (`bot.command_queue`). No policy, wording or HTTP here."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.command_queue import Command
 from bot.services import Services
 from handlers import blocks, modals, runner
 from handlers.participants import OpenTransferForm
@@ -67,10 +69,17 @@ def _text(value: Any) -> str | None:
 
 
 class Listeners:
-    """One instance per app; each method is a Bolt listener (arguments injected by name)."""
+    """One instance per app; each method is a Bolt listener (arguments injected by name).
+
+    A listener acknowledges, reads the payload and queues the command (`Services.commands`):
+    it returns at once, and what Bolt made for the request is freed while the command waits.
+    """
 
     def __init__(self, services: Services) -> None:
         self.services = services
+
+    def _queue(self, command: Command, *, at_once: bool = False) -> None:
+        self.services.commands.submit(command, at_once=at_once)
 
     async def slash(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
@@ -81,7 +90,11 @@ class Listeners:
             response_url=body.get("response_url"),
             trigger_id=body.get("trigger_id"),
         )
-        await runner.run_text(self.services, client, interaction, str(body.get("text", "")))
+        text = str(body.get("text", ""))
+        self._queue(
+            partial(runner.run_text, self.services, client, interaction, text),
+            at_once=runner.opens_form(text, self.services.slash),
+        )
 
     async def button(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         """A listing button, a confirmation, a pick among several matches, Retry now."""
@@ -96,11 +109,12 @@ class Listeners:
             source = "pick"
         confirmed = source == "confirm" or action_id in CONFIRMED_BY_DIALOG
         interaction = from_action(body, source, refresh)
-        await runner.run_text(self.services, client, interaction, command, confirmed=confirmed)
+        run = partial(runner.run_text, confirmed=confirmed)
+        self._queue(partial(run, self.services, client, interaction, command))
 
     async def cancel(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        await Replies(client, from_action(body, "button")).delete_source()
+        self._queue(Replies(client, from_action(body, "button")).delete_source)
 
     async def transfer_button(
         self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient
@@ -110,7 +124,7 @@ class Listeners:
         value = blocks.read_transfer_value(str(body["actions"][0].get("value", "")))
         interaction = from_action(body, "button", value.refresh)
         form = OpenTransferForm(participant_id=value.participant_id, label=value.label)
-        await runner.run(self.services, client, interaction, form)
+        self._queue(partial(runner.run, self.services, client, interaction, form), at_once=True)
 
     async def dial_submitted(
         self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient
@@ -123,7 +137,7 @@ class Listeners:
             await runner.audit_invalid(self.services, interaction, "dial", "dial form", str(exc))
             return
         await ack()
-        await runner.run(self.services, client, interaction, command)
+        self._queue(partial(runner.run, self.services, client, interaction, command))
 
     async def transfer_submitted(
         self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient
@@ -139,7 +153,7 @@ class Listeners:
             )
             return
         await ack()
-        await runner.run(self.services, client, interaction, command)
+        self._queue(partial(runner.run, self.services, client, interaction, command))
 
     async def conference_options(
         self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient

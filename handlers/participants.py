@@ -27,6 +27,7 @@ class OpenTransferForm(BaseCommand):
 
     word: ClassVar[str] = "transfer"
     permission: ClassVar[str | None] = "transfer"
+    opens_form: ClassVar[bool] = True
 
     participant_id: str
     label: str

@@ -63,6 +63,15 @@ async def run_text(
     await run(services, client, interaction, command, confirmed=confirmed)
 
 
+def opens_form(text: str, slash: str) -> bool:
+    """`text` opens a form, so it must run at once: Slack's trigger id expires 3 s after the
+    click or the command (`Services.commands`)."""
+    try:
+        return parse(text, slash).opens_form
+    except UsageError:
+        return False
+
+
 async def run(
     services: Services,
     client: AsyncWebClient,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from tests.e2e.conftest import (
@@ -104,6 +106,22 @@ def test_a_pick_is_checked_against_whoever_clicks_it(bot: Bot, seen: Seen, simul
 
     seen.private("you need the `mute` permission")
     assert node_commands(simulator) == []
+
+
+def test_the_transfer_form_opens_at_once_while_earlier_commands_wait_for_a_slow_node(
+    bot_with: Callable[..., Bot], seen: Seen, simulator: Any
+) -> None:
+    bot = bot_with(commands_at_once=1)
+    listing = _listing(bot, seen, "VMR_1", user=MODERATOR)
+    simulator.control.add_fault(path="/api/admin/command/", latency=3.0)
+    bot.slack.command('mute "Alice Parkes"', user=MODERATOR)  # holds the one place for 3 s
+
+    asked = time.monotonic()
+    bot.slack.click(seen.button(listing, "Transfer", near="Bob Smith"), user=MODERATOR)
+
+    assert seen.view("views.open", timeout=2.5)["callback_id"] == "transfer_form"
+    assert time.monotonic() - asked < 2.5  # Slack lets a form open only within 3 s
+    seen.public(f"<@{MODERATOR}> muted Alice Parkes", timeout=10)
 
 
 def test_the_transfer_button_opens_a_form_and_its_submission_moves_the_participant(

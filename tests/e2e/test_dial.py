@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -118,6 +119,24 @@ def test_dial_alone_opens_a_form_with_the_system_locations(bot: Bot, seen: Seen)
     assert choices == ["London", "Oslo", "New York"]
     assert location["element"]["initial_option"]["value"] == "London"
     assert seen.everything() == []  # nothing is posted until the form is submitted
+
+
+def test_the_dial_form_opens_at_once_while_earlier_commands_wait_for_a_slow_node(
+    bot_with: Callable[..., Bot], seen: Seen, simulator: Any
+) -> None:
+    bot = bot_with(commands_at_once=1)
+    simulator.control.add_fault(path="/api/admin/command/", latency=3.0)
+    bot.slack.command('mute "Alice Parkes"', user=MODERATOR)  # holds the one place for 3 s
+    bot.slack.command('unmute "Alice Parkes"', user=MODERATOR)  # waits its turn
+
+    asked = time.monotonic()
+    bot.slack.command("dial", user=MODERATOR)
+
+    seen.view("views.open", timeout=2.5)
+    assert time.monotonic() - asked < 2.5  # Slack lets a form open only within 3 s
+    assert seen.everything() == []  # the mute is still under way
+    seen.public(f"<@{MODERATOR}> muted Alice Parkes", timeout=10)
+    seen.public(f"<@{MODERATOR}> unmuted Alice Parkes", timeout=10)
 
 
 def test_submitting_the_dial_form_places_the_call(bot: Bot, seen: Seen, simulator: Any) -> None:

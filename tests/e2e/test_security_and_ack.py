@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -12,7 +14,7 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 
 from tests.e2e.conftest import Seen, audit_entries, node_commands, wait_until
-from tests.fixtures.bot import ADMIN, CHANNEL, SIGNING_SECRET, TEAM, Bot
+from tests.fixtures.bot import ADMIN, CHANNEL, SIGNING_SECRET, TEAM, Bot, serve_bot
 
 SYNC_PATH = "/api/admin/command/v1/conference/sync/"
 
@@ -64,14 +66,26 @@ def test_an_unsigned_request_is_refused_and_nothing_is_done(
     ],
 )
 def test_a_badly_signed_request_is_refused_and_nothing_is_done(
-    bot: Bot, seen: Seen, simulator: Any, signing: dict[str, Any]
+    bot: Bot,
+    seen: Seen,
+    simulator: Any,
+    signing: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     simulator.control.reset_stats()
 
-    response = bot.slack.command('mute "Alice Parkes"', user=ADMIN, **signing)
+    with caplog.at_level(logging.WARNING, logger="bot.server"):
+        response = bot.slack.command('mute "Alice Parkes"', user=ADMIN, **signing)
 
     assert response.status_code == 401
     _nothing_was_done(bot, seen, simulator)
+    # the operator sees why, without the secret
+    refused = [r.getMessage() for r in caplog.records if r.name == "bot.server"]
+    assert refused == [
+        "refused a request without a valid Slack signature from 127.0.0.1 "
+        "(if it came from Slack, check SLACK_SIGNING_SECRET)"
+    ]
+    assert SIGNING_SECRET not in caplog.text
 
 
 def test_a_body_changed_after_signing_is_refused(bot: Bot, seen: Seen, simulator: Any) -> None:
@@ -122,6 +136,19 @@ def test_slack_hears_back_within_3_s_while_the_node_takes_5_s_and_the_outcome_fo
     assert response.status_code == 200
     assert acknowledged < 3.0
     seen.public(f"<@{ADMIN}> synced template 1.", timeout=10)
+    assert node_commands(simulator, "conference/sync") == [{"conference_sync_template_id": 1}]
+
+
+def test_a_command_acknowledged_just_before_shutdown_still_gets_its_outcome(
+    simulator: Any, slack_api: Any, seen: Seen, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    simulator.control.add_fault(path="/api/admin/command/", latency=1.0)
+
+    with serve_bot(simulator, slack_api, tmp_path, monkeypatch) as bot:
+        assert bot.slack.command("sync 1", user=ADMIN).status_code == 200
+    # the bot has stopped: stopping waited for the command Slack had been told was under way
+
+    assert seen.public(f"<@{ADMIN}> synced template 1.", timeout=0.5)
     assert node_commands(simulator, "conference/sync") == [{"conference_sync_template_id": 1}]
 
 

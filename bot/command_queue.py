@@ -1,0 +1,87 @@
+"""Acknowledged commands waiting to run: in arrival order, at most `limit` in progress at once.
+
+Slack is answered the moment a listener acknowledges; the command runs afterwards. Run as one
+task per request, a burst left hundreds of tasks waiting for the node's concurrency cap, each
+still holding its whole Bolt request (~70 objects the garbage collector rescans): full
+collections grew to 20-30 ms, stalling every acknowledgement in flight (bench/: the ack case).
+Queued here, a waiting command is one small `partial`, and only `limit` are in progress. The
+limit is well above any node cap, so a command that needs no node call (help, a typo) is not
+held up unless that many are already stuck waiting for the node. What cannot wait at all (a
+form, which Slack lets open only within 3 s of the click) runs at once, outside the limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+COMMANDS_AT_ONCE = 64
+
+Command = Callable[[], Awaitable[None]]
+
+
+class CommandQueue:
+    def __init__(self, limit: int = COMMANDS_AT_ONCE) -> None:
+        if limit < 1:
+            raise ValueError("a command queue needs a limit of at least 1")
+        self.limit = limit
+        self._waiting: deque[Command] = deque()
+        self._workers: set[asyncio.Task[None]] = set()
+
+    def submit(self, command: Command, *, at_once: bool = False) -> None:
+        """Run `command` after those already waiting, or `at_once` whatever is waiting (call it
+        inside the event loop)."""
+        if at_once:
+            self._start(self._run(command))
+            return
+        self._waiting.append(command)
+        if len(self._workers) < self.limit:
+            self._start(self._work())
+
+    def _start(self, work: Coroutine[Any, Any, None]) -> None:
+        worker = asyncio.get_running_loop().create_task(work, name="pexbot-command")
+        self._workers.add(worker)
+        worker.add_done_callback(self._workers.discard)
+
+    @property
+    def busy(self) -> bool:
+        """Commands are waiting or in progress."""
+        return bool(self._waiting or self._workers)
+
+    async def _work(self) -> None:
+        while self._waiting:
+            await self._run(self._waiting.popleft())
+
+    @staticmethod
+    async def _run(command: Command) -> None:
+        try:
+            await command()
+        except Exception:  # the runner answers every error; this is a bug, kept visible
+            log.exception("a command failed outside the runner's error handling")
+
+    async def drain(self, grace: float) -> None:
+        """On shutdown: let what was acknowledged finish for up to `grace` seconds, then cancel
+        what is in progress and drop what is still waiting (logged with its count)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while (running := self._running()) and (left := deadline - loop.time()) > 0:
+            await asyncio.wait(running, timeout=left)
+        running = self._running()
+        if running or self._waiting:
+            log.warning(
+                "shutting down with %d command(s) in progress and %d waiting: they get no answer",
+                len(running),
+                len(self._waiting),
+            )
+        self._waiting.clear()
+        for worker in running:
+            worker.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+
+    def _running(self) -> set[asyncio.Task[None]]:
+        return {worker for worker in self._workers if not worker.done()}

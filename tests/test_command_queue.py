@@ -1,0 +1,129 @@
+"""`bot.command_queue`: acknowledged commands run in arrival order, a bounded number at once, and
+what was acknowledged before a shutdown is given time to finish."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from bot.command_queue import CommandQueue
+
+
+class Recorder:
+    """Commands that note when they start and finish; `gate` holds them until it is set."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.finished: list[str] = []
+        self.gate = asyncio.Event()
+
+    def command(self, name: str, *, wait: bool = True):  # type: ignore[no-untyped-def]
+        async def run() -> None:
+            self.started.append(name)
+            if wait:
+                await self.gate.wait()
+            self.finished.append(name)
+
+        return run
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_commands_start_in_arrival_order_and_no_more_than_the_limit_at_once() -> None:
+    queue, seen = CommandQueue(limit=2), Recorder()
+    for name in "abcde":
+        queue.submit(seen.command(name))
+    await settle()
+
+    assert seen.started == ["a", "b"]  # c, d, e wait their turn
+    assert queue.busy
+
+    seen.gate.set()
+    await queue.drain(grace=5)
+
+    assert seen.started == list("abcde")
+    assert sorted(seen.finished) == list("abcde")
+    assert not queue.busy
+
+
+async def test_a_command_that_needs_nothing_slow_runs_at_once_while_others_wait_on_the_node() -> (
+    None
+):
+    queue, seen = CommandQueue(limit=4), Recorder()
+    for name in ("mute-1", "mute-2"):
+        queue.submit(seen.command(name))  # held, as if waiting for the node
+    queue.submit(seen.command("help", wait=False))
+    await settle()
+
+    assert seen.finished == ["help"]
+    seen.gate.set()
+    await queue.drain(grace=5)
+
+
+async def test_what_cannot_wait_runs_at_once_even_when_the_queue_is_full() -> None:
+    queue, seen = CommandQueue(limit=1), Recorder()
+    queue.submit(seen.command("stuck"))
+    queue.submit(seen.command("waiting"))
+    queue.submit(seen.command("open form", wait=False), at_once=True)
+    await settle()
+
+    assert seen.finished == ["open form"]
+    assert seen.started == ["stuck", "open form"]
+    seen.gate.set()
+    await queue.drain(grace=5)
+    assert seen.started == ["stuck", "open form", "waiting"]
+
+
+async def test_a_failing_command_is_logged_and_the_next_one_still_runs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    queue, seen = CommandQueue(limit=1), Recorder()
+
+    async def broken() -> None:
+        raise RuntimeError("a bug")
+
+    queue.submit(broken)
+    queue.submit(seen.command("next", wait=False))
+    with caplog.at_level(logging.ERROR, logger="bot.command_queue"):
+        await queue.drain(grace=5)
+
+    assert seen.finished == ["next"]
+    assert "failed outside the runner" in caplog.text
+
+
+async def test_shutdown_waits_for_acknowledged_commands_within_the_grace() -> None:
+    queue, seen = CommandQueue(limit=1), Recorder()
+    queue.submit(seen.command("first"))
+    queue.submit(seen.command("second"))
+    await settle()
+
+    asyncio.get_running_loop().call_later(0.05, seen.gate.set)
+    await queue.drain(grace=5)
+
+    assert seen.finished == ["first", "second"]
+
+
+async def test_after_the_grace_shutdown_cancels_and_says_how_many_got_no_answer(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    queue, seen = CommandQueue(limit=1), Recorder()
+    for name in ("stuck", "waiting-1", "waiting-2"):
+        queue.submit(seen.command(name))
+    await settle()
+
+    with caplog.at_level(logging.WARNING, logger="bot.command_queue"):
+        await asyncio.wait_for(queue.drain(grace=0.1), timeout=2)
+
+    assert seen.started == ["stuck"] and seen.finished == []
+    assert not queue.busy
+    assert "1 command(s) in progress and 2 waiting" in caplog.text
+
+
+def test_a_queue_needs_room_for_at_least_one_command() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        CommandQueue(limit=0)
