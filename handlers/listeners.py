@@ -91,9 +91,10 @@ class Listeners:
             trigger_id=body.get("trigger_id"),
         )
         text = str(body.get("text", ""))
+        command = runner.read(text, self.services.slash)
         self._queue(
-            partial(runner.run_text, self.services, client, interaction, text),
-            at_once=runner.opens_form(text, self.services.slash),
+            partial(runner.run_read, self.services, client, interaction, text, command),
+            at_once=runner.opens_form(command),
         )
 
     async def button(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:

@@ -41,6 +41,20 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+def read(text: str, slash: str) -> BaseCommand | UsageError:
+    """The command in a line of text, or what is wrong with the line."""
+    try:
+        return parse(text, slash)
+    except UsageError as exc:
+        return exc.with_traceback(None)  # it may wait in the queue: without parse's frames
+
+
+def opens_form(command: BaseCommand | UsageError) -> bool:
+    """It opens a form, so it must run at once: Slack's trigger id expires 3 s after the click or
+    the command (`Services.commands`)."""
+    return isinstance(command, BaseCommand) and command.opens_form
+
+
 async def run_text(
     services: Services,
     client: AsyncWebClient,
@@ -49,27 +63,36 @@ async def run_text(
     *,
     confirmed: bool = False,
 ) -> None:
-    """A command line typed by the user or carried by a button."""
-    try:
-        command = parse(text, services.slash)
-    except UsageError as exc:
+    """A command line carried by a button (or typed: see `run_read`)."""
+    command = read(text, services.slash)
+    await run_read(services, client, interaction, text, command, confirmed=confirmed)
+
+
+async def run_read(
+    services: Services,
+    client: AsyncWebClient,
+    interaction: Interaction,
+    text: str,
+    command: BaseCommand | UsageError,
+    *,
+    confirmed: bool = False,
+) -> None:
+    """A line of text already `read`: the command runs, or its usage error is answered."""
+    if isinstance(command, UsageError):
         replies = Replies(client, interaction)
         reference = new_correlation_id()
-        await _say(replies.private(Message(messages.usage(exc.message))), reference)
+        await _say(replies.private(Message(messages.usage(command.message))), reference)
         await _audit(
-            services, interaction, exc.command or "unknown", "invalid", text, exc.message, reference
+            services,
+            interaction,
+            command.command or "unknown",
+            "invalid",
+            text,
+            command.message,
+            reference,
         )
         return
     await run(services, client, interaction, command, confirmed=confirmed)
-
-
-def opens_form(text: str, slash: str) -> bool:
-    """`text` opens a form, so it must run at once: Slack's trigger id expires 3 s after the
-    click or the command (`Services.commands`)."""
-    try:
-        return parse(text, slash).opens_form
-    except UsageError:
-        return False
 
 
 async def run(
