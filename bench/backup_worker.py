@@ -5,6 +5,7 @@
 MODE is one of
 - `pexbot`: `bot.pexip.backups.download_backup` (PexipClient, streamed, SHA-256 as it goes);
 - `httpx`: a plain copy as a script would write it: an httpx stream into the file, no hashing;
+- `hashed`: the same, computing the SHA-256 as it goes, as pexbot does (what the checksum costs);
 - `socket`: the same bytes copied off a plain socket into the file, no HTTP library at all.
 Prints one JSON object: seconds, bytes, and the process's memory just before the download and
 at its peak during it (/proc/self/status).
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import socket
 import sys
@@ -57,8 +59,8 @@ def pexbot_copy(url: str, filename: str, destination: Path) -> int:
     return asyncio.run(download())
 
 
-def httpx_copy(url: str, filename: str, destination: Path) -> int:
-    copied = 0
+def httpx_copy(url: str, filename: str, destination: Path, *, hashed: bool = False) -> int:
+    copied, digest = 0, hashlib.sha256()
     with (
         httpx.Client(base_url=url, auth=CREDENTIALS) as http,
         http.stream("GET", f"{BACKUPS}{quote(filename, safe='')}/") as response,
@@ -67,8 +69,14 @@ def httpx_copy(url: str, filename: str, destination: Path) -> int:
         response.raise_for_status()
         for chunk in response.iter_raw():
             out.write(chunk)
+            if hashed:
+                digest.update(chunk)
             copied += len(chunk)
     return copied
+
+
+def hashed_copy(url: str, filename: str, destination: Path) -> int:
+    return httpx_copy(url, filename, destination, hashed=True)
 
 
 def socket_copy(url: str, filename: str, destination: Path) -> int:
@@ -118,7 +126,12 @@ def _content_length(head: bytes) -> int:
     raise ConnectionError("no Content-Length")
 
 
-COPIES = {"pexbot": pexbot_copy, "httpx": httpx_copy, "socket": socket_copy}
+COPIES = {
+    "pexbot": pexbot_copy,
+    "httpx": httpx_copy,
+    "hashed": hashed_copy,
+    "socket": socket_copy,
+}
 
 
 def main() -> None:

@@ -1,9 +1,10 @@
 """Backup download: a 1 GiB backup file the simulator generates on the fly, downloaded by
 `bot.pexip.backups.download_backup` in a child process, against raw loopback copies of the same
-bytes (`bench.backup_worker`), in turns: a plain httpx stream into a file (the target's
-baseline: what pexbot adds, hashing included) and a plain socket copy (no HTTP library: the
-floor). Peak RSS growth is the child's VmHWM during the download minus its VmRSS just before
-(VmHWM reset through /proc/self/clear_refs)."""
+bytes (`bench.backup_worker`), in turns: a plain socket copy (no HTTP library), a plain httpx
+stream into a file, and the same stream hashed as it goes (what the checksum alone costs). The
+target's raw copy is the faster of the first two in the run. Peak RSS growth is the child's
+VmHWM during the download minus its VmRSS just before (VmHWM reset through
+/proc/self/clear_refs)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,12 @@ from bench.stats import median
 TITLE = "Backup download (streamed, hashed) against a raw loopback copy"
 MAX_GROWTH_MIB = 50.0
 MIN_SPEED = 0.80
-LABELS = {"socket": "socket copy", "httpx": "httpx copy", "pexbot": "download_backup"}
+LABELS = {
+    "socket": "socket copy",
+    "httpx": "httpx copy",
+    "hashed": "httpx copy + SHA-256",
+    "pexbot": "download_backup",
+}
 
 
 def _download(stack: Stack, mode: str, filename: str, folder: Path) -> dict[str, Any]:
@@ -71,22 +77,29 @@ def run(stack: Stack, plan: Plan) -> CaseResult:
     result.add("speed_vs_httpx", "download_backup speed / httpx copy", round(speed, 2), "×")
     floor = seconds["socket"] / seconds["pexbot"]
     result.add("speed_vs_socket", "download_backup speed / socket copy", round(floor, 2), "×")
+    like = seconds["hashed"] / seconds["pexbot"]
+    result.add(
+        "speed_vs_hashed", "download_backup speed / httpx copy + SHA-256", round(like, 2), "×"
+    )
+    hashed = seconds["httpx"] / seconds["hashed"]
+    result.add("hashed_vs_httpx", "httpx copy + SHA-256 speed / httpx copy", round(hashed, 2), "×")
     result.judge(
         "backup peak RSS growth",
         f"< {MAX_GROWTH_MIB:g} MiB",
         f"{growth['pexbot']:.1f} MiB",
         growth["pexbot"] < MAX_GROWTH_MIB,
     )
+    raw = min(seconds["socket"], seconds["httpx"])
     result.judge(
-        "backup speed against a plain httpx copy",
+        "backup speed against a raw copy (the faster of socket and httpx)",
         f"≥ {MIN_SPEED:.0%}",
-        f"{speed:.0%}",
-        speed >= MIN_SPEED,
+        f"{raw / seconds['pexbot']:.0%}",
+        raw / seconds["pexbot"] >= MIN_SPEED,
     )
     result.notes.append(
-        f"{size_mib:,.0f} MiB file; {plan.backup_rounds} round(s) of socket, httpx and "
-        "download_backup copies, each in a fresh process, written to a temporary folder on disk "
-        "and deleted at once. download_backup also computes the SHA-256 (~0.6 s per GiB here); "
-        "the raw copies do not."
+        f"{size_mib:,.0f} MiB file; {plan.backup_rounds} round(s) of socket, httpx, hashed httpx "
+        "and download_backup copies, each in a fresh process, written to a temporary folder on "
+        "disk and deleted at once. download_backup computes the SHA-256 as it goes; of the raw "
+        "copies only 'httpx copy + SHA-256' does."
     )
     return result
