@@ -110,8 +110,8 @@ class Listeners:
             source = "pick"
         confirmed = source == "confirm" or action_id in CONFIRMED_BY_DIALOG
         interaction = from_action(body, source, refresh)
-        run = partial(runner.run_text, confirmed=confirmed)
-        self._queue(partial(run, self.services, client, interaction, command))
+        run = partial(runner.run_text, self.services, client, interaction, command)
+        self._queue(partial(run, confirmed=confirmed))
 
     async def cancel(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()

@@ -45,8 +45,9 @@ def read(text: str, slash: str) -> BaseCommand | UsageError:
     """The command in a line of text, or what is wrong with the line."""
     try:
         return parse(text, slash)
-    except UsageError as exc:
-        return exc.with_traceback(None)  # it may wait in the queue: without parse's frames
+    except UsageError as exc:  # it may wait in the queue: drop the parser's frames it holds
+        exc.__context__ = None
+        return exc.with_traceback(None)
 
 
 def opens_form(command: BaseCommand | UsageError) -> bool:
