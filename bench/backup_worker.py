@@ -25,6 +25,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from bench.load import content_length
 from bot.config import PexipSettings
 from bot.pexip.backups import BACKUPS, download_backup
 from bot.pexip.client import PexipClient
@@ -92,7 +93,7 @@ def socket_copy(url: str, filename: str, destination: Path) -> int:
     with socket.create_connection((parts.hostname, parts.port)) as sock:
         sock.sendall(request.encode())
         head, body = _read_head(sock)
-        length = _content_length(head)
+        length = content_length(head)
         with destination.open("wb") as out:
             out.write(body)
             copied = len(body)
@@ -116,14 +117,6 @@ def _read_head(sock: socket.socket) -> tuple[bytes, bytes]:
     if not head.startswith(b"HTTP/1.1 200"):
         raise ConnectionError(head.split(b"\r\n")[0].decode())
     return head, body
-
-
-def _content_length(head: bytes) -> int:
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            return int(value)
-    raise ConnectionError("no Content-Length")
 
 
 COPIES = {

@@ -56,6 +56,16 @@ def succeeded(outcome: Outcome) -> bool:
     return outcome.method == "chat.postMessage" and bool(_SUCCESS.match(outcome.text))
 
 
+def content_length(head: bytes) -> int:
+    """The Content-Length of an HTTP/1.1 answer, from its status line and headers."""
+    status, *lines = head.split(b"\r\n")
+    for line in lines:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    raise ConnectionError(f"no Content-Length in the answer: {status!r}")
+
+
 class Connection:
     """One keep-alive HTTP/1.1 connection that POSTs and reads the answer (status and body;
     the bot's answers always carry a Content-Length)."""
@@ -78,15 +88,8 @@ class Connection:
         head += [f"Content-Length: {len(body)}"]
         head += [f"{name}: {value}" for name, value in headers.items()]
         writer.write("\r\n".join(head).encode() + b"\r\n\r\n" + body)
-        status_line, *lines = (await reader.readuntil(b"\r\n\r\n")).split(b"\r\n")
-        length = None
-        for line in lines:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        if length is None:
-            raise RuntimeError(f"no Content-Length in the answer: {status_line!r}")
-        return int(status_line.split()[1]), await reader.readexactly(length)
+        head = await reader.readuntil(b"\r\n\r\n")
+        return int(head.split(maxsplit=2)[1]), await reader.readexactly(content_length(head))
 
     async def aclose(self) -> None:
         if self._streams is not None:
