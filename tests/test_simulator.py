@@ -169,7 +169,7 @@ def test_status_records(http: httpx.Client) -> None:
     names = {c["name"] for c in objects(http, f"{STATUS}conference/")}
     assert names == {"VMR_1", "VMR_2", "Board_Room"}
     (node,) = objects(http, f"{STATUS}management_vm/")
-    assert (node["version"], node["build"]) == ("36", "82470.0.0")
+    assert node["version"] == "36 (82470.0.0)" and "build" not in node
 
 
 def test_configuration_alias_lookup(http: httpx.Client) -> None:
@@ -279,7 +279,7 @@ def test_dial_node_wins_over_location(http: httpx.Client) -> None:
         system_location="London",
     )
     new = http.get(f"{STATUS}participant/{response.json()['data']['participant_id']}/").json()
-    assert (new["media_node"], new["system_location"]) == ("10.0.3.11", "New York")
+    assert (new["signalling_node"], new["system_location"]) == ("10.0.3.11", "New York")
 
 
 def test_lock_holds_dialled_participant_until_admitted(

@@ -45,6 +45,8 @@ class Backup:
             "build": self.build,
             "version": self.version,
             "size": self.size,
+            "type": "",
+            "sha256sum": "",
             "resource_uri": f"{BACKUP_PREFIX}{self.filename}/",
         }
 

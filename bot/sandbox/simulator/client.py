@@ -38,6 +38,8 @@ class BackupInfo(TypedDict):
     build: str
     version: str
     size: int
+    type: str
+    sha256sum: str
     resource_uri: str
 
 
@@ -103,9 +105,12 @@ class SimulatorControl:
         backup_delay: float | None = None,
         version: str | None = None,
         build: str | None = None,
+        management_version: str | None = None,
         backup_size: int | None = None,
     ) -> dict[str, Any]:
-        """Change the given settings; returns them all."""
+        """Change the given settings; returns them all. `version`/`build` are the release and
+        build (status `management_vm` writes `"<version> (<build>)"`); `management_version`,
+        when not empty, is written verbatim instead (e.g. an unreadable one)."""
         changes = {k: v for k, v in locals().items() if k != "self" and v is not None}
         result: dict[str, Any] = self._call("POST", "settings", json=changes)
         return result
@@ -124,6 +129,45 @@ class SimulatorControl:
         spec = {k: v for k, v in locals().items() if k != "self" and v is not None}
         result: BackupInfo = self._call("POST", "backups", json=spec)
         return result
+
+    def raise_alarm(
+        self,
+        name: str,
+        *,
+        details: str = "",
+        instance: str = "",
+        node: str = "",
+        level: str = "error",
+    ) -> int:
+        """Raise an alarm (listed in status `alarm`); returns its id."""
+        spec = {k: v for k, v in locals().items() if k != "self"}
+        alarm: dict[str, Any] = self._call("POST", "alarms", json=spec)
+        return int(alarm["id"])
+
+    def clear_alarm(self, alarm_id: int) -> None:
+        """Lower an alarm: it leaves status `alarm` for `history/v1/alarm`."""
+        self._call("DELETE", f"alarms/{alarm_id}")
+
+    def set_licences(self, **values: int | bool) -> dict[str, Any]:
+        """Change licence figures, e.g. `set_licences(port_count=95)`; returns them all."""
+        result: dict[str, Any] = self._call("POST", "licensing", json=values)
+        return result
+
+    def set_worker(
+        self,
+        worker_id: int,
+        *,
+        maintenance_mode: bool | None = None,
+        maintenance_mode_reason: str | None = None,
+        sync_status: str | None = None,
+        media_load: int | None = None,
+    ) -> None:
+        """Put Conferencing Node `worker_id` into or out of maintenance, or change its sync
+        state or media load."""
+        spec = {
+            k: v for k, v in locals().items() if k not in ("self", "worker_id") and v is not None
+        }
+        self._call("POST", f"worker_vm/{worker_id}", json=spec)
 
     def close(self) -> None:
         self._http.close()

@@ -20,10 +20,14 @@ SERVICE_FIELDS = (
     "id", "name", "service_type", "description", "tag", "pin", "guest_pin", "allow_guests",
     "aliases", "resource_uri",
 )  # fmt: skip
-ALIAS_FIELDS = ("id", "alias", "conference", "description", "resource_uri")
-LOCATION_FIELDS = ("id", "name", "description", "resource_uri")
+ALIAS_FIELDS = ("id", "alias", "conference", "description", "creation_time", "resource_uri")
+LOCATION_FIELDS = ("id", "name", "description", "event_sinks", "resource_uri")
 TEMPLATE_FIELDS = ("id", "name", "description", "resource_uri")
-BACKUP_FIELDS = ("filename", "date", "build", "version", "size", "resource_uri")
+BACKUP_FIELDS = (
+    "filename", "date", "build", "version", "size", "type", "sha256sum", "resource_uri",
+)  # fmt: skip
+ALIASES_CREATED = "2024-11-05T09:12:44.318211"
+"""When the seeded aliases were made (naive UTC, as the node writes times)."""
 
 
 def alias_json(alias: Alias) -> dict[str, Any]:
@@ -32,6 +36,7 @@ def alias_json(alias: Alias) -> dict[str, Any]:
         "alias": alias.alias,
         "conference": f"{PREFIX}conference/{alias.conference_id}/",
         "description": alias.description,
+        "creation_time": ALIASES_CREATED,
         "resource_uri": f"{PREFIX}conference_alias/{alias.id}/",
     }
 
@@ -48,7 +53,10 @@ def service_json(node: NodeState, service: ServiceConfig) -> dict[str, Any]:
         "guest_pin": "",
         "allow_guests": False,
         "aliases": [
-            {key: alias_json(a)[key] for key in ("alias", "conference", "description", "id")}
+            {
+                key: alias_json(a)[key]
+                for key in ("alias", "conference", "creation_time", "description", "id")
+            }
             for a in aliases
         ],
         "resource_uri": f"{PREFIX}conference/{service.id}/",
@@ -64,6 +72,12 @@ def named_json(kind: str, item: Location | SyncTemplate) -> dict[str, Any]:
     }
 
 
+def location_json(location: Location) -> dict[str, Any]:
+    """`event_sinks`: the sinks' URIs; none is configured here."""
+    body = named_json("system_location", location)
+    return {**body, "event_sinks": []}
+
+
 def routes(node: NodeState) -> list[BaseRoute]:
     """The configuration API's routes (read-only, plus backup download and delete)."""
 
@@ -74,7 +88,7 @@ def routes(node: NodeState) -> list[BaseRoute]:
         return [alias_json(a) for a in node.aliases.values()]
 
     def locations() -> list[dict[str, Any]]:
-        return [named_json("system_location", loc) for loc in node.locations.values()]
+        return [location_json(loc) for loc in node.locations.values()]
 
     def templates() -> list[dict[str, Any]]:
         return [named_json("conference_sync_template", t) for t in node.templates.values()]

@@ -1,4 +1,6 @@
-"""Control API under `/_sim/` (no auth): reset, statistics, faults, settings, extra backups.
+"""Control API under `/_sim/` (no auth): reset, statistics, faults, settings, extra backups,
+and the node-health hooks: raise / clear an alarm, change licence use, put a Conferencing Node
+into maintenance (or out of sync).
 
 Not part of the vendor's API; tests, the demo and benchmarks use it through SimulatorControl.
 """
@@ -16,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .faults import KINDS
+from .status import LICENSING_FIELDS
 
 if TYPE_CHECKING:
     from .app import SimulatorApp
@@ -62,6 +65,7 @@ class SettingsSpec(_Spec):
     backup_delay: float | None = Field(default=None, ge=0)
     version: str | None = None
     build: str | None = None
+    management_version: str | None = None
     hostname: str | None = None
     backup_size: int | None = Field(default=None, ge=0)
 
@@ -74,6 +78,43 @@ class BackupSpec(_Spec):
     build: str | None = None
     passphrase: str | None = None
     date: datetime | None = None
+
+
+class AlarmSpec(_Spec):
+    """`POST /_sim/alarms`: raise an alarm (it shows in status `alarm` until cleared)."""
+
+    name: str = Field(min_length=1, max_length=250)
+    details: str = Field(default="", max_length=8096)
+    instance: str = Field(default="", max_length=250)
+    node: str = ""
+    level: str = "error"
+
+
+class LicenceSpec(_Spec):
+    """`POST /_sim/licensing`: `{"port_count": 95, ...}`; only licensing's own keys."""
+
+    model_config = ConfigDict(extra="allow")
+
+    @model_validator(mode="after")
+    def _known_keys(self) -> LicenceSpec:
+        extra = self.model_extra or {}
+        unknown = sorted(set(extra) - set(LICENSING_FIELDS))
+        if unknown:
+            raise ValueError(f"not a licensing field: {', '.join(unknown)}")
+        for key, value in extra.items():
+            wanted = bool if key.endswith("_active") else int
+            if type(value) is not wanted or (wanted is int and value < 0):
+                raise ValueError(f"{key}: give a {'boolean' if wanted is bool else 'count'}")
+        return self
+
+
+class WorkerSpec(_Spec):
+    """`POST /_sim/worker_vm/<id>`: maintenance mode (with a reason), sync state, load."""
+
+    maintenance_mode: bool | None = None
+    maintenance_mode_reason: str | None = Field(default=None, max_length=250)
+    sync_status: str | None = None
+    media_load: int | None = Field(default=None, ge=0, le=100)
 
 
 def routes(sim: SimulatorApp) -> list[BaseRoute]:
@@ -127,8 +168,49 @@ def routes(sim: SimulatorApp) -> list[BaseRoute]:
         )
         return JSONResponse(backup.to_json(), 201)
 
+    async def alarms(request: Request) -> Response:
+        spec = await _parse(request, AlarmSpec)
+        if isinstance(spec, Response):
+            return spec
+        alarm = sim.node.raise_alarm(
+            spec.name, details=spec.details, instance=spec.instance, node=spec.node, level=spec.level
+        )
+        return JSONResponse(asdict(alarm), 201)
+
+    async def clear_alarm(request: Request) -> Response:
+        lowered = sim.node.lower_alarm(int(request.path_params["alarm_id"]))
+        if lowered is None:
+            return JSONResponse({"error": "no such raised alarm"}, 404)
+        return JSONResponse(asdict(lowered))
+
+    async def licensing(request: Request) -> Response:
+        spec = await _parse(request, LicenceSpec)
+        if isinstance(spec, Response):
+            return spec
+        sim.node.set_licences(dict(spec.model_extra or {}))
+        return JSONResponse(sim.node.licensing())
+
+    async def worker(request: Request) -> Response:
+        spec = await _parse(request, WorkerSpec)
+        if isinstance(spec, Response):
+            return spec
+        changed = sim.node.set_worker(
+            int(request.path_params["worker_id"]),
+            maintenance_mode=spec.maintenance_mode,
+            reason=spec.maintenance_mode_reason,
+            sync_status=spec.sync_status,
+            media_load=spec.media_load,
+        )
+        if changed is None:
+            return JSONResponse({"error": "no such worker_vm"}, 404)
+        return JSONResponse(asdict(changed))
+
     return [
         Route(f"{PREFIX}reset", reset, methods=["POST"]),
+        Route(f"{PREFIX}alarms", alarms, methods=["POST"]),
+        Route(f"{PREFIX}alarms/{{alarm_id:int}}", clear_alarm, methods=["DELETE"]),
+        Route(f"{PREFIX}licensing", licensing, methods=["POST"]),
+        Route(f"{PREFIX}worker_vm/{{worker_id:int}}", worker, methods=["POST"]),
         Route(f"{PREFIX}stats", stats, methods=["GET", "DELETE"]),
         Route(f"{PREFIX}faults", faults, methods=["GET", "POST", "DELETE"]),
         Route(f"{PREFIX}settings", settings, methods=["GET", "POST"]),

@@ -16,6 +16,7 @@ PROTOCOLS = {
 """Dial `protocol` choices and how the status API spells each."""
 
 WAITING_ROOM = "waiting_room"
+CONNECTING = "connecting"
 
 
 def iso(timestamp: float | None) -> str | None:
@@ -39,7 +40,10 @@ class Settings:
     backup_delay: float = 0.5
     """Seconds before a requested backup's file appears."""
     version: str = "36"
+    """The release, as backups record it; the status API writes `"36 (82470.0.0)"`."""
     build: str = "82470.0.0"
+    management_version: str = ""
+    """If set, status `management_vm` reports this `version` verbatim (e.g. an unreadable one)."""
     hostname: str = "pexmgr"
     backup_size: int = 64 * 1024
     """Size in bytes of the files `backup_create` makes."""
@@ -119,9 +123,43 @@ class Participant:
     is_on_hold: bool = False
     is_presenting: bool = False
     is_streaming: bool = False
+    remote_port: int = 0
     waiting: bool = False
     answer_at: float | None = None
     """When a dialled call answers (or, if `answers` is false, gives up)."""
     answers: bool = True
     extra: dict[str, str] = field(default_factory=dict)
     """Dial options the status API does not show (call_type, dtmf_sequence...)."""
+
+
+@dataclass
+class WorkerNode:
+    """A Conferencing or Proxying Node: status `worker_vm`."""
+
+    id: int
+    name: str
+    location: str
+    address: str
+    """Its IP; status `worker_vm` does not show it, participants' `media_node` does."""
+    node_type: str = "CONFERENCING"
+    maintenance_mode: bool = False
+    maintenance_mode_reason: str = ""
+    sync_status: str = "SYNCED"
+    media_load: int = 0
+    boot_time: float = 0.0
+
+
+@dataclass
+class Alarm:
+    """A raised alarm: status `alarm` while raised, `history/v1/alarm` once lowered."""
+
+    id: int
+    identifier: int
+    name: str
+    details: str
+    instance: str
+    node: str
+    level: str
+    time_raised: float
+    acknowledged: bool = False
+    time_lowered: float | None = None

@@ -17,6 +17,7 @@ from .models import (
     ServiceConfig,
     Settings,
     SyncTemplate,
+    WorkerNode,
     utc,
 )
 
@@ -52,8 +53,8 @@ _LIVE: dict[str, tuple[int, bool, tuple[tuple[str, str, str, str, int, int, str]
         False,
         (
             ("Alice Parkes", "chair", "SIP", "sip:alice.parkes@example.com", 0, 41, "presenting"),
-            ("Bob Smith", "guest", "WebRTC", "bob.smith@example.com", 1, 38, ""),
-            ("Carol Diaz", "guest", "H323", "carol.diaz@h323.example.com", 2, 30, ""),
+            ("Bob Smith", "guest", "WebRTC", "bob.smith@example.com", 1, 38, "no media"),
+            ("Carol Diaz", "guest", "H323", "carol.diaz@h323.example.com", 2, 30, "self-muted"),
         ),
     ),
     "VMR_2": (
@@ -61,7 +62,7 @@ _LIVE: dict[str, tuple[int, bool, tuple[tuple[str, str, str, str, int, int, str]
         False,
         (
             ("Alice Cooper", "guest", "WebRTC", "alice.cooper@example.com", 0, 15, ""),
-            ("Dan Brown", "chair", "SIP", "sip:dan.brown@example.com", 1, 17, ""),
+            ("Dan Brown", "chair", "SIP", "sip:dan.brown@example.com", 1, 17, "on hold"),
         ),
     ),
     "Board_Room": (
@@ -73,7 +74,56 @@ _LIVE: dict[str, tuple[int, bool, tuple[tuple[str, str, str, str, int, int, str]
         ),
     ),
 }
+_PORTS = {"SIP": 5061, "WebRTC": 443, "H323": 1720}
 _VENDORS = {"SIP": "Cisco Webex Room Kit", "WebRTC": "Chrome 131", "H323": "Polycom RealPresence"}
+
+
+# Conferencing Nodes: (id, name, location index, address)
+_WORKERS = (
+    (2, "pexconf-lon-1", 0, "10.0.1.11"),
+    (3, "pexconf-lon-2", 0, "10.0.1.12"),
+    (4, "pexconf-osl-1", 1, "10.0.2.11"),
+    (5, "pexconf-nyc-1", 2, "10.0.3.11"),
+)
+
+LICENCES: dict[str, int | bool] = {
+    "port_total": 100,
+    "audio_count": 0,
+    "audio_total": 50,
+    "system_count": 4,
+    "system_total": 10,
+    "vmr_count": 5,
+    "vmr_total": 50,
+    "teams_count": 0,
+    "teams_total": 10,
+    "ghm_count": 0,
+    "ghm_total": 0,
+    "otj_count": 0,
+    "otj_total": 0,
+    "scheduling_count": 0,
+    "scheduling_total": 0,
+    "telehealth_count": 0,
+    "telehealth_total": 0,
+    "customlayouts_active": False,
+    "googletrustedjoin_active": False,
+    "zoomtrustedjoin_active": False,
+}
+"""Status `licensing` at the start; `port_count` is left out so it follows the live calls."""
+
+
+def workers(now: float) -> list[WorkerNode]:
+    """The Conferencing Nodes of the seeded locations, booted a week ago."""
+    return [
+        WorkerNode(
+            id=ident,
+            name=name,
+            location=LOCATIONS[loc].name,
+            address=address,
+            media_load=8 + 4 * index,
+            boot_time=now - 7 * 86400 - index * 3600,
+        )
+        for index, (ident, name, loc, address) in enumerate(_WORKERS)
+    ]
 
 
 def stable_id(*parts: str) -> str:
@@ -126,6 +176,10 @@ def live(by_id: dict[int, ServiceConfig], now: float) -> tuple[list[Conference],
                     remote_address=f"198.51.100.{len(participants) + 10}",
                     vendor=_VENDORS[protocol],
                     connect_time=now - joined * 60,
+                    remote_port=_PORTS[protocol],
+                    has_media="no media" not in options,
+                    is_client_muted="self-muted" in options,
+                    is_on_hold="on hold" in options,
                     is_presenting="presenting" in options,
                     waiting="waiting" in options,
                 )

@@ -16,6 +16,7 @@ from .backup_store import BackupStore
 from .errors import ApiError, not_found
 from .models import (
     PROTOCOLS,
+    Alarm,
     Alias,
     Conference,
     Location,
@@ -23,7 +24,13 @@ from .models import (
     ServiceConfig,
     Settings,
     SyncTemplate,
+    WorkerNode,
 )
+
+MANAGEMENT_ADDRESS = "10.0.0.10"
+"""The management node's own IP (alarms it raises name it as their `node`)."""
+OUTGOING_PORTS = {"sip": 5060, "h323": 1720, "rtmp": 1935}
+"""The far end's signalling port of an outgoing call, by dial protocol (else 443)."""
 
 
 class NodeState:
@@ -52,6 +59,11 @@ class NodeState:
         conferences, participants = seed.live(self.services, now)
         self.conferences: dict[str, Conference] = {c.id: c for c in conferences}
         self.participants: dict[str, Participant] = {p.id: p for p in participants}
+        self.workers: dict[int, WorkerNode] = {w.id: w for w in seed.workers(now)}
+        self.alarms: dict[int, Alarm] = {}
+        self.lowered_alarms: list[Alarm] = []
+        self._next_alarm = 1
+        self.licences: dict[str, int | bool] = dict(seed.LICENCES)
         self.backups = BackupStore(
             self.settings,
             self._clock,
@@ -68,6 +80,84 @@ class NodeState:
     def live_participants(self) -> list[Participant]:
         self._advance()
         return list(self.participants.values())
+
+    def now(self) -> float:
+        return self._clock()
+
+    def is_started(self, conference: Conference) -> bool:
+        """A Host has joined: a chair who is in the conference itself (not waiting, not
+        still connecting)."""
+        return any(
+            p.role == "chair" and not p.waiting and p.answer_at is None
+            for p in self._members(conference.id)
+        )
+
+    def licensing(self) -> dict[str, int | bool]:
+        """Licence use; `port_count` follows the live calls unless set by the control API."""
+        values = dict(self.licences)
+        if "port_count" not in values:
+            values["port_count"] = sum(1 for p in self.live_participants() if not p.waiting)
+        return values
+
+    # -- control hooks (not vendor commands) --------------------------------------------------
+
+    def raise_alarm(
+        self, name: str, *, details: str = "", instance: str = "", node: str = "", level: str
+    ) -> Alarm:
+        """A new alarm, listed in status `alarm` until lowered."""
+        alarm = Alarm(
+            id=self._next_alarm,
+            identifier=self._next_alarm,
+            name=name,
+            details=details,
+            instance=instance,
+            node=node or self._management_address(),
+            level=level,
+            time_raised=self._clock(),
+        )
+        self._next_alarm += 1
+        self.alarms[alarm.id] = alarm
+        return alarm
+
+    def lower_alarm(self, alarm_id: int) -> Alarm | None:
+        """Clear an alarm: it leaves status `alarm` and appears in `history/v1/alarm`."""
+        alarm = self.alarms.pop(alarm_id, None)
+        if alarm is not None:
+            alarm.time_lowered = self._clock()
+            self.lowered_alarms.append(alarm)
+        return alarm
+
+    def _management_address(self) -> str:
+        return MANAGEMENT_ADDRESS
+
+    def set_worker(
+        self,
+        worker_id: int,
+        *,
+        maintenance_mode: bool | None = None,
+        reason: str | None = None,
+        sync_status: str | None = None,
+        media_load: int | None = None,
+    ) -> WorkerNode | None:
+        """Put a Conferencing Node into (or out of) maintenance, or change its sync state or
+        load; None if there is no such node."""
+        worker = self.workers.get(worker_id)
+        if worker is None:
+            return None
+        if maintenance_mode is not None:
+            worker.maintenance_mode = maintenance_mode
+            worker.maintenance_mode_reason = (reason or "") if maintenance_mode else ""
+        if sync_status is not None:
+            worker.sync_status = sync_status
+        if media_load is not None:
+            worker.media_load = media_load
+        return worker
+
+    def set_licences(self, values: dict[str, int | bool]) -> None:
+        """Change licence figures (`port_count` set here stops following the live calls)."""
+        self.licences.update(values)
+
+    # -- queries, continued ----------------------------------------------------------------
 
     def service_of(self, alias: str) -> ServiceConfig | None:
         """The service an alias reaches (aliases match case-insensitively)."""
@@ -108,9 +198,10 @@ class NodeState:
             call_direction="out",
             media_node=media_node,
             system_location=location_name,
-            remote_address="",
+            remote_address="203.0.113.10",  # the far end's signalling address
+            remote_port=OUTGOING_PORTS.get(protocol, 443),
             has_media=False,
-            is_streaming=streaming or protocol == "rtmp",
+            is_streaming=streaming,
             answer_at=now + self.settings.answer_delay,
             answers=not any(word in destination.lower() for word in ("noanswer", "busy")),
             extra=dict(extra or {}),
@@ -223,6 +314,7 @@ class NodeState:
         return conference
 
     def _join(self, participant: Participant, conference: Conference) -> None:
+        """Anyone joining a locked conference waits to be admitted (once their call is up)."""
         participant.conference_id = conference.id
         participant.waiting = conference.is_locked
         if conference.guests_muted and participant.role == "guest":
@@ -238,3 +330,4 @@ class NodeState:
     def _stop_if_empty(self, conference_id: str) -> None:
         if conference_id in self.conferences and not self._members(conference_id):
             del self.conferences[conference_id]
+
