@@ -240,15 +240,15 @@ async def check_node(pexip: PexipSettings) -> CheckResult:
     url = pexip.manager_url
     try:
         async with PexipClient(pexip, retry=RetryPolicy(attempts=1)) as client:
-            version = await status.node_version(client)
+            node = await status.primary_management_node(client)
             running = await status.running_conferences(client)
     except errors.PexipError as exc:
         return CheckResult.failed(NODE, f"{url}: {read_failed(exc)}")
     except OSError as exc:  # the CA bundle could not be loaded as PEM
         return CheckResult.failed(NODE, f"PEXIP_CA_BUNDLE {pexip.ca_bundle}: not usable ({exc})")
-    build = f" (build {version.build})" if version.build else ""
     detail = (
-        f"{url}: Pexip Infinity {version.version}{build}, API account {pexip.username} "
+        f"{url}: Pexip Infinity {node.version or 'of unknown version'}, API account "
+        f"{pexip.username} "
         f"accepted, {_count(len(running), 'conference')} running"
     )
     return CheckResult.passed(NODE, detail, _transport_warnings(pexip))

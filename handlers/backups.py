@@ -9,6 +9,7 @@ from bot import messages
 from bot.backup_history import BackupRun, HistoryError
 from bot.backup_notify import human_size, notify, render_report
 from bot.backups import run_backup
+from bot.messages import escape
 from bot.pexip import backups as node_backups
 from bot.pexip import commands as pexip
 from bot.pexip import status
@@ -23,7 +24,8 @@ from handlers.replies import Message
 
 def _describe(backup: SystemBackup) -> str:
     taken = backup.date.strftime("%Y-%m-%d %H:%M UTC") if backup.date else "unknown date"
-    version = f"version {backup.version} (build {backup.build})"
+    found = backup.release_and_build
+    version = f"version {found[0]} (build {found[1]})" if found else "unknown version"
     return f"`{backup.filename}` · {taken} · {version} · {human_size(backup.size)}"
 
 
@@ -92,6 +94,31 @@ async def backup_list(ctx: Context, command: BackupList) -> Listing:
     return Listing(blocks.message(text, sections), "backup list")
 
 
+async def _version_doubt(ctx: Context, backup: SystemBackup) -> str | None:
+    """Refuse a backup from another version; None when the versions match, else why pexbot
+    cannot tell (then the user is asked to confirm explicitly instead).
+
+    The node writes its version as `"36 (82470.0.0)"` (release and build, no `build` field);
+    a backup records both apart."""
+    node = await status.primary_management_node(ctx.services.pexip)
+    running = node.release_and_build
+    taken = backup.release_and_build
+    if running is None:
+        reported = f"it reports “{escape(node.version)}”" if node.version else "it reports none"
+        return f"pexbot could not read the management node's software version ({reported})"
+    if taken is None:
+        return "pexbot could not tell which software version this backup was taken on"
+    if taken != running:
+        raise UsageError(
+            f"`{backup.filename}` was taken on version {taken[0]} (build {taken[1]}) but the "
+            f"node runs version {running[0]} (build {running[1]}); Pexip only restores a backup "
+            "onto the version it was taken on. Pick another with "
+            f"`{ctx.services.slash} backup list`.",
+            "backup",
+        )
+    return None
+
+
 async def backup_restore(ctx: Context, command: BackupRestore) -> Done | Confirm:
     """Same version only (the vendor restores onto the version the backup came from)."""
     services = ctx.services
@@ -104,21 +131,21 @@ async def backup_restore(ctx: Context, command: BackupRestore) -> Done | Confirm
             f"no backup file named {command.filename} on the management node", "backup list"
         )
     ctx.target = backup.filename
-    node = await status.node_version(services.pexip)
-    if (backup.version, backup.build) != (node.version, node.build):
-        raise UsageError(
-            f"`{backup.filename}` was taken on version {backup.version} (build {backup.build}) "
-            f"but the node runs version {node.version} (build {node.build}); Pexip only restores "
-            "a backup onto the version it was taken on. Pick another with "
-            f"`{services.slash} backup list`.",
-            "backup",
-        )
+    unchecked = await _version_doubt(ctx, backup)
     if not ctx.confirmed:
         question = (
             f"Restore the management node from {_describe(backup)}? "
             "Its configuration is replaced by the backup's."
         )
-        return Confirm(blocks.confirmation(question, command.to_text(), "Restore"), backup.filename)
+        go = "Restore"
+        if unchecked:
+            question = (
+                f":warning: {unchecked}, so it cannot check that this backup matches it "
+                "(Pexip restores a backup only onto the exact version it was taken on). "
+                f"{question} Go ahead only if you know the versions match."
+            )
+            go = "Restore anyway"
+        return Confirm(blocks.confirmation(question, command.to_text(), go), backup.filename)
     with tempfile.TemporaryDirectory(prefix="pexbot-restore-") as folder:
         package = Path(folder) / "package.tar.gpg"
         await node_backups.download_backup(services.pexip, backup.filename, package)

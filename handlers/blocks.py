@@ -156,12 +156,27 @@ def confirmation(question: str, command: str, go_label: str) -> Message:
 # --- listings -------------------------------------------------------------------------------
 
 
+def unreadable_note(count: int, kind: str) -> str:
+    """ "1 participant could not be shown": the node sent objects pexbot cannot read."""
+    what = kind if count == 1 else f"{kind}s"
+    return (
+        f"{count} {what} could not be shown: the management node sent "
+        f"{'it' if count == 1 else 'them'} in a shape pexbot cannot read."
+    )
+
+
 def conferences_listing(
-    conferences: Sequence[Conference], counts: dict[str, int], may: set[str]
+    conferences: Sequence[Conference],
+    counts: dict[str, int],
+    may: set[str],
+    unreadable: int = 0,
 ) -> Message:
     """Running conferences with their buttons; only the buttons the viewer may use."""
     if not conferences:
-        return message("No conference is running.", [section("No conference is running.")])
+        text = "No conference is running."
+        if unreadable:
+            text = unreadable_note(unreadable, "conference")
+        return message(text, [section(text)])
     rows: list[Block] = [HeaderBlock(text="Running conferences")]
     lines = []
     for conference in conferences[:MAX_ROWS]:
@@ -174,6 +189,9 @@ def conferences_listing(
             rows.append(ActionsBlock(block_id=f"conf:{conference.id}", elements=actions))
     if len(conferences) > MAX_ROWS:
         rows.append(note(f"…and {len(conferences) - MAX_ROWS} more."))
+    if unreadable:
+        lines.append(unreadable_note(unreadable, "conference"))
+        rows.append(note(lines[-1]))
     return message("Running conferences:\n" + "\n".join(lines), rows)
 
 
@@ -181,6 +199,7 @@ def _conference_line(conference: Conference, count: int) -> str:
     flags = [
         word
         for flag, word in (
+            (not conference.is_started, "waiting for the host"),
             (conference.is_locked, "locked"),
             (conference.guests_muted, "guests muted"),
         )
@@ -236,13 +255,23 @@ def end_question(name: str, count: int) -> str:
 
 
 def participants_listing(
-    conference: Conference, participants: Sequence[Participant], may: set[str]
+    conference: Conference,
+    participants: Sequence[Participant],
+    may: set[str],
+    unreadable: int = 0,
 ) -> Message:
-    title = (
-        f"{conference.name}: {len(participants)} participant{'s' if len(participants) != 1 else ''}"
-    )
-    if conference.is_locked:
-        title += " (locked)"
+    count = len(participants) + unreadable
+    title = f"{conference.name}: {count} participant{'s' if count != 1 else ''}"
+    flags = [
+        word
+        for flag, word in (
+            (not conference.is_started, "waiting for the host"),
+            (conference.is_locked, "locked"),
+        )
+        if flag
+    ]
+    if flags:
+        title += f" ({', '.join(flags)})"
     rows: list[Block] = [HeaderBlock(text=title[:150])]
     lines = []
     refresh = f"participants {conference.id}"
@@ -260,42 +289,77 @@ def participants_listing(
                 f"e.g. `mute <name> in {conference.name}`."
             )
         )
-    if not participants:
+    if unreadable:
+        lines.append(unreadable_note(unreadable, "participant"))
+        rows.append(note(lines[-1]))
+    if not participants and not unreadable:
         rows.append(section("Nobody is in it."))
     rows.append(DividerBlock())
     return message(title + "\n" + "\n".join(lines), rows)
 
 
+# Where a leg is, when not in the conference itself (facts §1, `service_type`).
+PLACES = {
+    "connecting": "connecting",
+    "waiting_room": "waiting to be admitted",
+    "ivr": "at the PIN entry",
+    "two_stage_dialing": "in the Virtual Reception",
+}
+QUIET_PLACES = frozenset({"conference", "lecture", "gateway", ""})
+
+
+def participant_state(participant: Participant) -> list[str]:
+    """What a moderator needs to know: who muted them, where they are, what they do."""
+    state = []
+    if participant.is_muted:
+        state.append("muted by a moderator")
+    if participant.is_client_muted:
+        state.append("muted themselves")
+    if not state and participant.is_mute_supported and not participant.is_streaming:
+        state.append("unmuted")
+    place = participant.service_type
+    if place in PLACES:
+        state.append(PLACES[place])
+    elif place not in QUIET_PLACES:
+        state.append(escape(place))  # a service type pexbot does not know: as it comes
+    for flag, word in (
+        (participant.is_on_hold, "on hold"),
+        (participant.is_presenting, "presenting"),
+        (participant.is_streaming, "streaming"),
+        (participant.is_in_the_room and not participant.has_media, "no audio or video"),
+    ):
+        if flag:
+            state.append(word)
+    return state
+
+
 def participant_line(participant: Participant) -> str:
-    state = ["muted" if participant.is_muted else "unmuted"]
-    if participant.is_waiting:
-        state.append("waiting to be admitted")
-    if participant.is_presenting:
-        state.append("presenting")
-    if not participant.has_media and not participant.is_waiting:
-        state.append("connecting")
-    return (
-        f"*{escape(participant.label)}* · {participant.role} · {participant.protocol or '?'}"
-        f" · {', '.join(state)}"
-    )
+    role = escape(participant.role) or "?"
+    protocol = escape(participant.protocol) or "?"
+    state = ", ".join(participant_state(participant))
+    return f"*{escape(participant.label)}* · {role} · {protocol}" + (f" · {state}" if state else "")
 
 
 def _participant_buttons(
     participant: Participant, refresh: str, may: set[str]
 ) -> list[ButtonElement]:
+    """Only what the viewer may do and the node says this leg supports."""
     ref = participant.id
     mute = ("unmute", "Unmute") if participant.is_muted else ("mute", "Mute")
-    candidates: list[tuple[str, str, str, Any]] = [(mute[0], mute[1], f"{mute[0]} {ref}", None)]
+    candidates: list[tuple[str, str, str, Any]] = []
+    if participant.is_mute_supported:
+        candidates.append((mute[0], mute[1], f"{mute[0]} {ref}", None))
     if participant.is_waiting:
         candidates.append(("admit", "Admit", f"admit {ref}", None))
-    candidates.append(
-        (
-            "disconnect",
-            "Disconnect",
-            f"disconnect {ref}",
-            ("Disconnect?", f"Disconnect {participant.label} from {participant.conference}?"),
+    if participant.is_disconnect_supported:
+        candidates.append(
+            (
+                "disconnect",
+                "Disconnect",
+                f"disconnect {ref}",
+                ("Disconnect?", f"Disconnect {participant.label} from {participant.conference}?"),
+            )
         )
-    )
     buttons = [
         button(
             label,
@@ -308,7 +372,7 @@ def _participant_buttons(
         for word, label, command, dialog in candidates
         if word in may
     ]
-    if "transfer" in may:
+    if "transfer" in may and participant.is_transfer_supported:
         value = json.dumps({"p": participant.id, "l": participant.label[:200], "r": refresh})
         buttons.append(
             ButtonElement(text="Transfer", action_id="participant_transfer", value=value)

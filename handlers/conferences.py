@@ -47,11 +47,12 @@ async def _may(ctx: Context, conference: str | None = None) -> set[str]:
 async def conferences(ctx: Context, command: Conferences) -> Listing:
     """Running conferences the viewer may see, with their participant counts."""
     pexip_client = ctx.services.pexip
-    running = await status.running_conferences(pexip_client)
-    visible = [c for c in running if await _visible(ctx, c)]
+    running = await status.conference_list(pexip_client)
+    visible = [c for c in running.items if await _visible(ctx, c)]
     counts = Counter(p.conference for p in await status.participants(pexip_client))
     may = await _may(ctx)
-    return Listing(blocks.conferences_listing(visible, dict(counts), may), "running conferences")
+    listing = blocks.conferences_listing(visible, dict(counts), may, running.unreadable)
+    return Listing(listing, "running conferences")
 
 
 async def _visible(ctx: Context, conference: Conference) -> bool:
@@ -66,7 +67,8 @@ async def participants(ctx: Context, command: Participants) -> Listing:
     conference = await ctx.conference(command.conference, "participants")
     people = await ctx.participants_of(conference)
     may = await _may(ctx, conference.name)
-    return Listing(blocks.participants_listing(conference, people, may), conference.name)
+    listing = blocks.participants_listing(conference, people.items, may, people.unreadable)
+    return Listing(listing, conference.name)
 
 
 async def on_conference(ctx: Context, command: ConferenceCommand) -> Done:
@@ -81,7 +83,8 @@ async def end(ctx: Context, command: End) -> Done | Confirm:
     """Ask first (naming how many are disconnected); act only once confirmed."""
     conference = await ctx.conference(command.conference, "end")
     if not ctx.confirmed:
-        count = len(await ctx.participants_of(conference))
+        people = await ctx.participants_of(conference)
+        count = len(people.items) + people.unreadable
         question = blocks.end_question(conference.name, count)
         confirm_text = End(conference=conference.id).to_text()
         return Confirm(
@@ -98,7 +101,7 @@ async def sync(ctx: Context, command: Sync) -> Done:
     template = str(command.template_id)
     ctx.target = f"template {template}"
     await ctx.send(
-        pexip.SyncTemplate(conference_sync_template_id=command.template_id),
+        pexip.SyncTemplate(conference_sync_template_id=template),
         messages.attempted("sync", template),
     )
     return Done(Message(messages.done(ctx.user, "sync", template)), ctx.target)

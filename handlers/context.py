@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from bot.permissions import ConferenceScope, Decision
 from bot.pexip import configuration, errors, status
+from bot.pexip.client import Readable
 from bot.pexip.commands import Command as PexipCommand
 from bot.pexip.models import CommandResult, Conference, ConfiguredConference, Participant
 from bot.resolve import NoMatch, ParticipantQuery, find_conference, find_participant
@@ -149,8 +150,9 @@ class Context:
         await self.require(permission, service.name)
         return service
 
-    async def participants_of(self, conference: Conference) -> list[Participant]:
-        return await status.participants(self.services.pexip, conference.name)
+    async def participants_of(self, conference: Conference) -> Readable[Participant]:
+        """Its participants, and how many the node sent that could not be read."""
+        return await status.participant_list(self.services.pexip, conference.name)
 
     async def send(self, command: PexipCommand, action: str) -> CommandResult:
         """Send a command; a failure names the action for the channel."""

@@ -22,6 +22,9 @@ from handlers.usage import usage_hint
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
+STREAM_KEEP_ALIVE = "keep_conference_alive_never"
+"""A stream or recorder must not keep a conference alive on its own: the conference ends when
+it is the only leg left (facts §5)."""
 
 
 def node_command(command: Dial, default_location: str | None, slash: str) -> pexip.Dial:
@@ -33,6 +36,7 @@ def node_command(command: Dial, default_location: str | None, slash: str) -> pex
             f"from (no default location is configured). {usage_hint('dial', slash)}",
             "dial",
         )
+    stream = command.protocol == "rtmp"
     try:
         return pexip.Dial(
             conference_alias=command.conference_alias,
@@ -43,6 +47,8 @@ def node_command(command: Dial, default_location: str | None, slash: str) -> pex
             role=command.role,
             call_type=command.call_type,
             remote_display_name=command.name,
+            streaming=True if stream else None,
+            keep_conference_alive=STREAM_KEEP_ALIVE if stream else None,
         )
     except ValidationError as exc:
         problem = exc.errors()[0]
@@ -87,7 +93,10 @@ def _watcher(
 async def follow_call(
     services: Services, replies: Replies, participant_id: str, ts: str, said: str
 ) -> None:
-    """Update the channel message: connected, or not answered, within `follow_up_seconds`."""
+    """Update the channel message: connected, or not answered, within `follow_up_seconds`.
+
+    Connected means in the conference itself (`service_type` conference or lecture), not
+    `has_media`: a connected leg may have no media, and a ringing one is `connecting`."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + services.follow_up_seconds
     state = "not answered"
@@ -101,7 +110,7 @@ async def follow_call(
         except errors.PexipError as exc:
             log.info("following call %s: %s", participant_id, exc.message)
             continue
-        if participant.has_media:
+        if participant.is_in_the_room:
             state = "connected"
             break
         if participant.is_waiting:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 from bot import messages
+from bot.messages import escape
 from bot.pexip import commands as pexip
+from bot.pexip.models import Participant
 from handlers import modals
 from handlers.commands import (
     Admit,
@@ -41,9 +43,41 @@ _NODE_COMMAND: dict[type[ParticipantCommand], type[pexip.ParticipantCommand]] = 
 }
 
 
+# What the node says a leg supports, per command word: (flag, "cannot be <done>").
+_SUPPORT = {
+    "mute": ("is_mute_supported", "muted"),
+    "unmute": ("is_mute_supported", "unmuted"),
+    "disconnect": ("is_disconnect_supported", "disconnected"),
+    "transfer": ("is_transfer_supported", "transferred"),
+}
+
+
+def refuse_unsupported(word: str, participant: Participant) -> None:
+    """Refuse, privately and before any node call, what the node says this leg cannot do;
+    `admit` only for someone waiting to be admitted."""
+    who = escape(messages.whom(participant.label, participant.conference))
+    if word == "admit":
+        if not participant.is_waiting:
+            where = (
+                "still connecting"
+                if participant.is_connecting
+                else f"not in the waiting room ({escape(participant.service_type or 'unknown')})"
+            )
+            raise UsageError(f"{who} is not waiting to be admitted: they are {where}.", word)
+        return
+    flag, done = _SUPPORT[word]
+    if not getattr(participant, flag):
+        kind = "a stream or recording" if participant.is_streaming else "this call"
+        raise UsageError(
+            f"{who} cannot be {done}: the management node says {kind} does not support it.", word
+        )
+
+
 async def on_participant(ctx: Context, command: ParticipantCommand) -> Done:
-    """mute / unmute / disconnect / admit: resolve, check the participant's conference, send."""
+    """mute / unmute / disconnect / admit: resolve, check the participant's conference and
+    that the leg supports it, send."""
     participant = await ctx.participant(command.participant, command.word)
+    refuse_unsupported(command.word, participant)
     node_command = _NODE_COMMAND[type(command)](participant_id=participant.id)
     whom = messages.whom(participant.label, participant.conference)
     await ctx.send(node_command, messages.attempted(command.word, whom))
@@ -53,6 +87,7 @@ async def on_participant(ctx: Context, command: ParticipantCommand) -> Done:
 async def transfer(ctx: Context, command: Transfer) -> Done:
     """Needs `transfer` on the participant's conference and on the target conference."""
     participant = await ctx.participant(command.participant, "transfer")
+    refuse_unsupported("transfer", participant)
     source = ctx.target
     service = await ctx.service_for_alias(command.to_alias, "transfer")
     ctx.target = f"{source} → {service.name}"

@@ -520,7 +520,7 @@ def test_an_unexpected_error_in_a_check_is_one_line(
     async def broken(*args: object) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("bot.check.status.node_version", broken)
+    monkeypatch.setattr("bot.check.status.primary_management_node", broken)
 
     report = check()
 

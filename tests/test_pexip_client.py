@@ -127,9 +127,10 @@ async def test_aliases_of_a_configured_conference(client: PexipClient) -> None:
     assert {loc.name for loc in await configuration.system_locations(client)} >= {"London", "Oslo"}
 
 
-async def test_node_version(client: PexipClient) -> None:
-    version = await status.node_version(client)
-    assert version.version and version.build
+async def test_the_node_version_is_read_as_the_node_writes_it(client: PexipClient) -> None:
+    node = await status.primary_management_node(client)
+    assert (node.name, node.primary, node.version) == ("pexmgr", True, "36 (82470.0.0)")
+    assert node.release_and_build == ("36", "82470.0.0")
 
 
 # --- commands: what reaches the node -----------------------------------------------------------
@@ -181,7 +182,10 @@ async def test_every_command_sends_the_vendor_body(
                 "role": "chair",
             },
         ),
-        (commands.SyncTemplate(conference_sync_template_id=1), {"conference_sync_template_id": 1}),
+        (
+            commands.SyncTemplate(conference_sync_template_id="1"),
+            {"conference_sync_template_id": "1"},
+        ),
         (commands.DisconnectParticipant(participant_id=alice.id), {"participant_id": alice.id}),
         (commands.BackupCreate(passphrase=SecretStr("pexbot-demo")), {"passphrase": "pexbot-demo"}),
         (

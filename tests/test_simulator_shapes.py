@@ -102,6 +102,12 @@ def dial(http: httpx.Client, **fields: Any) -> str:
     return str(response.json()["data"]["participant_id"])
 
 
+def dial_stream(http: httpx.Client) -> str:
+    return dial(
+        http, destination="rtmp://live.example.com/app/key", protocol="rtmp", streaming=True
+    )
+
+
 @pytest.mark.parametrize(
     ("path", "fields"),
     [
@@ -141,10 +147,7 @@ def test_a_call_being_placed_and_a_stream_have_the_real_field_set(
 ) -> None:
     simulator.control.settings(answer_delay=30)
     ringing = http.get(f"{STATUS}participant/{dial(http, destination='zed@example.com')}/").json()
-    stream = http.get(
-        f"{STATUS}participant/"
-        f"{dial(http, destination='rtmp://live.example.com/app/key', protocol='rtmp', streaming=True)}/"
-    ).json()
+    stream = http.get(f"{STATUS}participant/{dial_stream(http)}/").json()
     for obj in (ringing, stream):
         assert set(obj) == PARTICIPANT
 
@@ -191,10 +194,7 @@ def test_guests_alone_wait_for_the_host(http: httpx.Client) -> None:
 def test_a_stream_is_streaming_and_cannot_be_muted_or_transferred(
     simulator: SimulatorHandle, http: httpx.Client
 ) -> None:
-    stream = http.get(
-        f"{STATUS}participant/"
-        f"{dial(http, destination='rtmp://live.example.com/app/key', protocol='rtmp', streaming=True)}/"
-    ).json()
+    stream = http.get(f"{STATUS}participant/{dial_stream(http)}/").json()
     assert (stream["protocol"], stream["call_direction"], stream["is_streaming"]) == (
         "RTMP",
         "out",

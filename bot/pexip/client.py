@@ -19,7 +19,7 @@ import ssl
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -66,6 +66,14 @@ def tls_verification(settings: PexipSettings) -> ssl.SSLContext | bool:
     if settings.ca_bundle is not None:
         return ssl.create_default_context(cafile=str(settings.ca_bundle))
     return True
+
+
+@dataclass(frozen=True)
+class Readable(Generic[M]):
+    """The objects of a list that could be read, and how many could not (skipped, logged)."""
+
+    items: list[M]
+    unreadable: int = 0
 
 
 class PexipClient:
@@ -134,16 +142,44 @@ class PexipClient:
         operation: str,
         params: Mapping[str, str | int] | None = None,
     ) -> list[M]:
-        """Every object of a Tastypie list, following `meta.next` page by page."""
-        query: dict[str, str | int] | None = {"limit": self.page_size, **(params or {})}
+        """Every object of a Tastypie list, following `meta.next` page by page; one object
+        that cannot be read fails the whole read (see `get_readable` for listings)."""
+        objects = await self._all_objects(path, operation=operation, params=params)
+        return [answers.validate(model, obj, operation) for obj in objects]
+
+    async def get_readable(
+        self,
+        path: str,
+        model: type[M],
+        *,
+        operation: str,
+        params: Mapping[str, str | int] | None = None,
+    ) -> Readable[M]:
+        """Like `get_all`, but an object that cannot be read is skipped and counted, so one
+        odd participant never hides the others."""
+        objects = await self._all_objects(path, operation=operation, params=params)
         items: list[M] = []
+        unreadable = 0
+        for obj in objects:
+            try:
+                items.append(answers.validate(model, obj, operation))
+            except errors.UnexpectedResponse as exc:
+                unreadable += 1
+                log.warning("%s: skipped one object: %s", operation, exc.message)
+        return Readable(items, unreadable)
+
+    async def _all_objects(
+        self, path: str, *, operation: str, params: Mapping[str, str | int] | None
+    ) -> list[Any]:
+        query: dict[str, str | int] | None = {"limit": self.page_size, **(params or {})}
+        objects: list[Any] = []
         next_path: str | None = path
         while next_path is not None:
             page = await self.get_json(next_path, operation=operation, params=query)
-            objects, next_path = self._page(page, operation)
-            items.extend(answers.validate(model, obj, operation) for obj in objects)
+            found, next_path = self._page(page, operation)
+            objects.extend(found)
             query = None  # `next` carries the query string (params={} would erase it)
-        return items
+        return objects
 
     def _page(self, page: Any, operation: str) -> tuple[list[Any], str | None]:
         if not isinstance(page, dict) or not isinstance(page.get("objects"), list):

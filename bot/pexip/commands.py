@@ -144,7 +144,8 @@ class SyncTemplate(Command):
     path = "conference/sync/"
     operation = "sync template"
 
-    conference_sync_template_id: int = Field(ge=1)
+    conference_sync_template_id: str = Field(pattern=r"^[1-9][0-9]{0,9}$")
+    """The schema types it as a string holding the template's integer id (facts §5)."""
 
 
 class BackupCreate(Command):

@@ -180,7 +180,7 @@ def test_sync_runs_a_template(bot: Bot, seen: Seen, simulator: Any) -> None:
     bot.slack.command("sync 1", user=ADMIN)
 
     seen.public(f"<@{ADMIN}> synced template 1.")
-    assert node_commands(simulator, "conference/sync") == [{"conference_sync_template_id": 1}]
+    assert node_commands(simulator, "conference/sync") == [{"conference_sync_template_id": "1"}]
 
 
 def test_sync_needs_its_own_permission(bot: Bot, seen: Seen, simulator: Any) -> None:

@@ -136,7 +136,7 @@ def test_slack_hears_back_within_3_s_while_the_node_takes_5_s_and_the_outcome_fo
     assert response.status_code == 200
     assert acknowledged < 3.0
     seen.public(f"<@{ADMIN}> synced template 1.", timeout=10)
-    assert node_commands(simulator, "conference/sync") == [{"conference_sync_template_id": 1}]
+    assert node_commands(simulator, "conference/sync") == [{"conference_sync_template_id": "1"}]
 
 
 def test_a_command_acknowledged_just_before_shutdown_still_gets_its_outcome(
@@ -149,7 +149,7 @@ def test_a_command_acknowledged_just_before_shutdown_still_gets_its_outcome(
     # the bot has stopped: stopping waited for the command Slack had been told was under way
 
     assert seen.public(f"<@{ADMIN}> synced template 1.", timeout=0.5)
-    assert node_commands(simulator, "conference/sync") == [{"conference_sync_template_id": 1}]
+    assert node_commands(simulator, "conference/sync") == [{"conference_sync_template_id": "1"}]
 
 
 def test_a_command_the_node_does_not_answer_may_or_may_not_have_happened(
@@ -167,4 +167,4 @@ def test_a_command_the_node_does_not_answer_may_or_may_not_have_happened(
     # the node acts once its latency has passed; the bot did not send the command again
     wait_until(lambda: node_commands(simulator, "conference/sync"), 5, "the sync")
     assert simulator.control.stats()["requests"][f"POST {SYNC_PATH}"] == 1
-    assert node_commands(simulator, "conference/sync") == [{"conference_sync_template_id": 2}]
+    assert node_commands(simulator, "conference/sync") == [{"conference_sync_template_id": "2"}]

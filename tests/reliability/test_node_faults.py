@@ -322,7 +322,7 @@ async def test_every_fault_becomes_one_typed_error_whose_text_holds_no_secret(
             simulator.control.add_fault(**fault.spec)
             for attempt in (
                 status.running_conferences(client),
-                client.command(pexip.SyncTemplate(conference_sync_template_id=1)),
+                client.command(pexip.SyncTemplate(conference_sync_template_id="1")),
             ):
                 tally.faults_tried += 1
                 with pytest.raises(errors.PexipError) as raised:

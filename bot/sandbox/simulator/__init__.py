@@ -34,16 +34,19 @@ Seed data (restored by reset; live ids are uuid5s, stable across resets):
 - sync templates 1 "Sales VMRs" and 2 "Engineering VMRs"
 - Conferencing Nodes pexconf-lon-1, -lon-2, -osl-1, -nyc-1 (worker_vm ids 2-5); no alarms;
   licences: 100 ports (in use: the calls up), 50 VMRs...
-- node pexmgr, `version` "36 (82470.0.0)" (backups: version 36, build 82470.0.0); backups (64 KiB, passphrase "pexbot-demo") at
-  02:00 UTC on each of the three previous days, plus one from version 35, 45 days ago
+- node pexmgr, `version` "36 (82470.0.0)" (backups: version 36, build 82470.0.0); backups
+  (64 KiB, passphrase "pexbot-demo") at 02:00 UTC on each of the three previous days, plus
+  one from version 35, 45 days ago
 
 Behaviour worth knowing: a dialled call appears at once (`service_type: "connecting"`, no
 media) and answers after
 `answer_delay` (0.3 s); a destination containing "noanswer" or "busy" never answers and goes
 away then. Anyone joining a locked conference (dial, transfer) waits in the waiting room
 (`service_type: "waiting_room"`) until admitted. A conference stops when its last participant
-leaves. A conference `is_started` once a chair is in it (guests alone wait for the host).
-A dial with `streaming: true` is a stream (`is_streaming`, no mute or transfer). `backup_create` adds a file after `backup_delay` (0.5 s).
+leaves, or when only legs dialled with `keep_conference_alive_never` are left. A conference
+`is_started` once a chair is in it (guests alone wait for the host). A dial with
+`streaming: true` is a stream (`is_streaming`, no mute or transfer). `backup_create` adds a
+file after `backup_delay` (0.5 s).
 """
 
 from __future__ import annotations

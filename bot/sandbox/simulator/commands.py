@@ -87,7 +87,7 @@ def dial(node: NodeState, f: Fields) -> Response:
     extra = {
         "call_type": f.choice("call_type", CALL_TYPES, "video"),
         "keep_conference_alive": f.choice(
-            "keep_conference_alive", KEEP_ALIVE, "keep_conference_alive_if_multiple"
+            "keep_conference_alive", KEEP_ALIVE, "keep_conference_alive"
         ),
         "routing": f.choice("routing", ROUTING, "manual"),
         **{name: f.text(name) for name in _DIAL_EXTRAS},

@@ -173,7 +173,11 @@ def routes(sim: SimulatorApp) -> list[BaseRoute]:
         if isinstance(spec, Response):
             return spec
         alarm = sim.node.raise_alarm(
-            spec.name, details=spec.details, instance=spec.instance, node=spec.node, level=spec.level
+            spec.name,
+            details=spec.details,
+            instance=spec.instance,
+            node=spec.node,
+            level=spec.level,
         )
         return JSONResponse(asdict(alarm), 201)
 

@@ -27,6 +27,7 @@ from .models import (
     WorkerNode,
 )
 
+KEEP_ALIVE_NEVER = "keep_conference_alive_never"
 MANAGEMENT_ADDRESS = "10.0.0.10"
 """The management node's own IP (alarms it raises name it as their `node`)."""
 OUTGOING_PORTS = {"sip": 5060, "h323": 1720, "rtmp": 1935}
@@ -328,6 +329,12 @@ class NodeState:
         self._stop_if_empty(participant.conference_id)
 
     def _stop_if_empty(self, conference_id: str) -> None:
-        if conference_id in self.conferences and not self._members(conference_id):
+        """A conference stops when nobody is left, or only legs dialled with
+        `keep_conference_alive_never` (a stream alone does not keep it up)."""
+        if conference_id not in self.conferences:
+            return
+        members = self._members(conference_id)
+        if all(p.extra.get("keep_conference_alive") == KEEP_ALIVE_NEVER for p in members):
+            for participant in members:
+                del self.participants[participant.id]
             del self.conferences[conference_id]
-
