@@ -22,9 +22,13 @@ PEXIP_SENTENCES: dict[type[errors.PexipError], str] = {
         "The management node refused pexbot's API account ({detail}). "
         "An administrator should check PEXIP_USERNAME and PEXIP_PASSWORD."
     ),
+    errors.TLSNameMismatch: (
+        "The management node's certificate is not for the name pexbot connects to, so nothing "
+        "was sent ({detail}). An administrator should set PEXIP_MANAGER_URL to one of the "
+        "certificate's names, or give the node a certificate for that name."
+    ),
     errors.TLSError: (
-        "pexbot does not trust the management node's certificate, so nothing was sent. "
-        "An administrator should set PEXIP_CA_BUNDLE or fix the certificate."
+        "pexbot does not trust the management node's certificate, so nothing was sent ({detail})."
     ),
     errors.NotSent: (
         "The management node could not be reached, so nothing was sent. Try again shortly."

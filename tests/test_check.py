@@ -348,6 +348,23 @@ def test_an_untrusted_certificate_says_to_set_the_ca_bundle(
     assert "PEXIP_CA_BUNDLE" in line
 
 
+def test_a_certificate_for_other_names_names_them_and_not_the_ca_bundle(
+    deployment: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    misnamed_tls_simulator: SimulatorHandle,
+) -> None:
+    monkeypatch.setenv("PEXIP_MANAGER_URL", misnamed_tls_simulator.url)
+    monkeypatch.setenv("PEXIP_CA_BUNDLE", str(misnamed_tls_simulator.ca_bundle))
+
+    report = check()
+
+    assert report.code == 1
+    line = report.line("management node")
+    assert "certificate is not for the name pexbot connects to" in line
+    assert "the certificate is for pexip-mgr.example.com, 10.9.8.7" in line
+    assert "PEXIP_CA_BUNDLE" not in line
+
+
 def test_a_ca_bundle_that_is_not_pem_is_named(
     deployment: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from bot import messages
 from bot.config import PexipSettings
 from bot.pexip import backups, commands, configuration, errors, lookup, status
 from bot.pexip.client import PexipClient, RetryPolicy
+from tests.fixtures.simulator import CERTIFICATE_NAMES
 
 FAST_RETRY = RetryPolicy(attempts=3, backoff=0.01, max_wait=2.0)
 
@@ -403,6 +405,39 @@ async def test_tls_needs_the_ca_bundle(
 
     trusting = make_client(sim=tls_simulator, ca_bundle=Path(tls_simulator.ca_bundle))
     assert await status.running_conferences(trusting)
+
+
+async def test_a_certificate_for_other_names_says_so_and_names_them(
+    make_client: Callable[..., PexipClient], misnamed_tls_simulator: Any
+) -> None:
+    node = misnamed_tls_simulator
+    client = make_client(sim=node, ca_bundle=Path(node.ca_bundle))
+
+    with pytest.raises(errors.TLSNameMismatch) as failure:
+        await status.running_conferences(client)
+
+    said = messages.pexip_sentence(failure.value)
+    assert "does not match" in failure.value.message
+    assert failure.value.certificate_names == CERTIFICATE_NAMES
+    assert "the certificate is for pexip-mgr.example.com, 10.9.8.7" in said
+    assert "PEXIP_MANAGER_URL" in said
+    assert "PEXIP_CA_BUNDLE" not in said  # it is set, and the CA is not the problem
+    assert node.control.stats()["requests"] == {}  # nothing was sent, and no retries
+
+
+async def test_a_ca_bundle_that_did_not_sign_the_certificate_is_not_advised_again(
+    make_client: Callable[..., PexipClient], tls_simulator: Any, misnamed_tls_simulator: Any
+) -> None:
+    wrong_ca = Path(misnamed_tls_simulator.ca_bundle)
+    client = make_client(sim=tls_simulator, ca_bundle=wrong_ca)
+
+    with pytest.raises(errors.TLSError) as failure:
+        await status.running_conferences(client)
+
+    said = messages.pexip_sentence(failure.value)
+    assert not isinstance(failure.value, errors.TLSNameMismatch)
+    assert "not signed by the CA in PEXIP_CA_BUNDLE" in said
+    assert "set PEXIP_CA_BUNDLE" not in said
 
 
 async def test_verification_can_be_turned_off_explicitly(

@@ -9,6 +9,7 @@ Transport failures keep "never sent" (connection refused, TLS) apart from "sent,
 from __future__ import annotations
 
 import ssl
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
@@ -21,14 +22,23 @@ from bot.pexip import errors
 M = TypeVar("M", bound=BaseModel)
 
 
-def transport_error(exc: httpx.HTTPError, operation: str) -> errors.PexipError:
-    """Map an httpx failure, keeping apart 'never sent' and 'sent, no answer'."""
-    if isinstance(exc, httpx.ConnectError) and _is_certificate_error(exc):
-        return errors.TLSError(
-            f"{operation}: the management node's TLS certificate is not trusted "
-            "(set PEXIP_CA_BUNDLE to the CA that signed it)",
-            operation=operation,
-        )
+HOSTNAME_MISMATCH_CODES = (62, 64)  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
+
+
+def transport_error(
+    exc: httpx.HTTPError,
+    operation: str,
+    *,
+    ca_bundle_set: bool = False,
+    certificate_names: Sequence[str] = (),
+) -> errors.PexipError:
+    """Map an httpx failure, keeping apart 'never sent' and 'sent, no answer'.
+
+    A certificate failure says what is wrong: the name (and which names the certificate has,
+    `certificate_names`), or the CA (advising PEXIP_CA_BUNDLE only when it is not set)."""
+    verification = certificate_failure(exc) if isinstance(exc, httpx.ConnectError) else None
+    if verification is not None:
+        return _tls_error(verification, operation, ca_bundle_set, certificate_names)
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
         return errors.NotSent(
             f"{operation}: could not connect to the management node ({type(exc).__name__}); "
@@ -48,15 +58,53 @@ def transport_error(exc: httpx.HTTPError, operation: str) -> errors.PexipError:
     )
 
 
-def _is_certificate_error(exc: BaseException) -> bool:
+def _tls_error(
+    verification: ssl.SSLCertVerificationError,
+    operation: str,
+    ca_bundle_set: bool,
+    names: Sequence[str],
+) -> errors.TLSError:
+    if is_name_mismatch(verification):
+        has = (
+            f"the certificate is for {', '.join(names)}"
+            if names
+            else "pexbot could not read which names the certificate has"
+        )
+        return errors.TLSNameMismatch(
+            f"{operation}: the name in PEXIP_MANAGER_URL does not match the management node's "
+            f"certificate; {has}",
+            operation=operation,
+            certificate_names=tuple(names),
+        )
+    reason = verification.verify_message or "not trusted"
+    if ca_bundle_set:
+        return errors.TLSError(
+            f"{operation}: the management node's TLS certificate is not signed by the CA in "
+            f"PEXIP_CA_BUNDLE ({reason})",
+            operation=operation,
+        )
+    return errors.TLSError(
+        f"{operation}: the management node's TLS certificate is not trusted ({reason}); "
+        "set PEXIP_CA_BUNDLE to the CA that signed it",
+        operation=operation,
+    )
+
+
+def certificate_failure(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification error behind a connection failure, if that was it."""
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(
-            seen
-        ):
-            return True
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen
         seen = seen.__cause__ or seen.__context__
-    return False
+    return None
+
+
+def is_name_mismatch(verification: ssl.SSLCertVerificationError | None) -> bool:
+    return verification is not None and (
+        getattr(verification, "verify_code", None) in HOSTNAME_MISMATCH_CODES
+        or "mismatch" in str(getattr(verification, "verify_message", "")).lower()
+    )
 
 
 def raise_for_answer(response: httpx.Response, operation: str) -> None:

@@ -68,6 +68,24 @@ def tls_verification(settings: PexipSettings) -> ssl.SSLContext | bool:
     return True
 
 
+def certificate_names(certificate: Mapping[str, Any]) -> list[str]:
+    """The DNS names and addresses a certificate (`ssl.getpeercert()`) is for; its common
+    name when it lists none."""
+    names = [
+        str(value)
+        for kind, value in certificate.get("subjectAltName", ())
+        if kind in ("DNS", "IP Address")
+    ]
+    if not names:
+        names = [
+            str(value)
+            for rdn in certificate.get("subject", ())
+            for key, value in rdn
+            if key == "commonName"
+        ]
+    return names
+
+
 @dataclass(frozen=True)
 class Readable(Generic[M]):
     """The objects of a list that could be read, and how many could not (skipped, logged)."""
@@ -88,6 +106,7 @@ class PexipClient:
     ) -> None:
         cap = settings.max_concurrency
         self.base_url = settings.manager_url
+        self._settings = settings
         self.page_size = page_size
         self._retry = retry or RetryPolicy()
         self._slots = asyncio.Semaphore(cap)
@@ -208,7 +227,7 @@ class PexipClient:
             try:
                 response = await self._http.send(request, stream=True)
             except httpx.HTTPError as exc:
-                raise answers.transport_error(exc, operation) from exc
+                raise await self._transport_error(exc, operation) from exc
             try:
                 if response.is_error or response.is_redirect:
                     await response.aread()
@@ -269,9 +288,43 @@ class PexipClient:
             try:
                 response = await self._http.request(method, path, **kwargs)
             except httpx.HTTPError as exc:
-                raise answers.transport_error(exc, operation) from exc
+                raise await self._transport_error(exc, operation) from exc
         answers.raise_for_answer(response, operation)
         return response
+
+    async def _transport_error(self, exc: httpx.HTTPError, operation: str) -> errors.PexipError:
+        names: list[str] = []
+        if answers.is_name_mismatch(answers.certificate_failure(exc)):
+            names = await self._certificate_names()
+        return answers.transport_error(
+            exc,
+            operation,
+            ca_bundle_set=self._settings.ca_bundle is not None,
+            certificate_names=names,
+        )
+
+    async def _certificate_names(self) -> list[str]:
+        """The names on the node's certificate, after a name mismatch: one more handshake that
+        checks the chain but not the name, and sends nothing. Empty if that fails too."""
+        target = urlsplit(self.base_url)
+        host = target.hostname or ""
+        context = ssl.create_default_context(
+            cafile=str(self._settings.ca_bundle) if self._settings.ca_bundle else None
+        )
+        context.check_hostname = False
+        try:
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(host, target.port or 443, ssl=context),
+                self._settings.timeout,
+            )
+        except (OSError, TimeoutError) as exc:
+            log.info("reading the node's certificate names failed: %s", exc)
+            return []
+        try:
+            certificate = writer.get_extra_info("peercert") or {}
+        finally:
+            writer.close()
+        return certificate_names(certificate)
 
     async def _with_retries(self, send: Callable[[], Any], *, operation: str) -> httpx.Response:
         attempt = 1

@@ -6,6 +6,7 @@
     ├── AuthError            401, 403, or a redirect to the login page: check the API account
     ├── Unavailable          the node could not be used; `sent` says whether it may have acted
     │   ├── NotSent          connection refused / TLS failure: the request never left
+    │   │   └── TLSError     the certificate: not trusted, or (TLSNameMismatch) for other names
     │   ├── NoAnswer         sent, then timeout or dropped connection: may or may not have happened
     │   └── Busy             the node answered 429 or 5xx: it did not act; `retry_after` if given
     └── UnexpectedResponse   a reply we cannot read (malformed JSON, unknown shape)
@@ -69,6 +70,16 @@ class NotSent(Unavailable):
 
 class TLSError(NotSent):
     """The node's certificate was not trusted (set PEXIP_CA_BUNDLE, or fix the certificate)."""
+
+
+class TLSNameMismatch(TLSError):
+    """The certificate is valid but for other names; `certificate_names` are its names."""
+
+    def __init__(
+        self, message: str, *, operation: str = "", certificate_names: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(message, operation=operation)
+        self.certificate_names = certificate_names
 
 
 class NoAnswer(Unavailable):
