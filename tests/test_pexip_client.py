@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from bot import messages
 from bot.config import PexipSettings
 from bot.pexip import backups, commands, configuration, errors, lookup, status
 from bot.pexip.client import PexipClient, RetryPolicy
+from bot.pexip.models import ManagementNode, SystemBackup
+from tests.fixtures import real_node
 from tests.fixtures.simulator import CERTIFICATE_NAMES
 
 FAST_RETRY = RetryPolicy(attempts=3, backoff=0.01, max_wait=2.0)
@@ -481,3 +484,112 @@ async def test_backups_list_newest_first_and_delete(client: PexipClient) -> None
     assert listed[-1].filename not in {b.filename for b in await backups.list_backups(client)}
     with pytest.raises(errors.NotFound):
         await backups.delete_backup(client, listed[-1].filename)
+
+
+# --- what real nodes send (tests/fixtures/real_node.py, from real-node-facts.md) ----------------
+
+
+def serve(simulator: Any, path: str, body: Any) -> None:
+    """The node answers GETs under `path` with `body` (a real node's payload)."""
+    simulator.control.add_fault(method="GET", path=path, status=200, body=body)
+
+
+async def test_real_participants_are_read_with_nulls_missing_keys_and_new_values(
+    client: PexipClient, simulator: Any
+) -> None:
+    older_node = {  # an older recording: no bandwidth, no *_supported, no is_streaming
+        key: value
+        for key, value in real_node.participant(id=str(uuid.uuid4())).items()
+        if not key.endswith(("_supported", "bandwidth")) and key != "is_streaming"
+    }
+    serve(
+        simulator,
+        f"{real_node.STATUS}participant/",
+        real_node.envelope(
+            real_node.participant(),
+            real_node.participant(
+                id=str(uuid.uuid4()),
+                display_name=None,
+                vendor=None,
+                idp_uuid=None,
+                proxy_node=None,
+                connect_time=None,
+                service_tag=None,
+            ),
+            real_node.participant(id=str(uuid.uuid4()), protocol="GHM", service_type="new_kind"),
+            older_node,
+            real_node.connected_web_chair(),
+        ),
+    )
+
+    found = await status.participant_list(client)
+
+    assert found.unreadable == 0
+    dana, nameless, meet, older, lee = found.items
+    assert (dana.display_name, dana.is_client_muted, dana.is_muted) == ("Dana Ruiz", True, False)
+    assert dana.connect_time is not None and dana.connect_time.tzinfo is not None
+    assert (nameless.display_name, nameless.label) == ("", "sip:dana@corp.example")
+    assert (meet.protocol, meet.service_type) == ("GHM", "new_kind")  # as they come
+    assert older.is_mute_supported and older.is_transfer_supported  # the node decides then
+    assert (lee.has_media, lee.is_in_the_room, lee.is_connecting) == (False, True, False)
+
+
+async def test_one_unreadable_participant_is_skipped_and_counted(
+    client: PexipClient, simulator: Any
+) -> None:
+    serve(
+        simulator,
+        f"{real_node.STATUS}participant/",
+        real_node.envelope(
+            real_node.participant(),
+            real_node.participant(id=None, display_name="No Id"),
+            "not an object",
+            real_node.participant(id=str(uuid.uuid4()), is_muted="maybe", display_name="Odd"),
+            real_node.connected_web_chair(),
+        ),
+    )
+
+    found = await status.participant_list(client)
+
+    assert [p.display_name for p in found.items] == ["Dana Ruiz", "Lee Chen"]
+    assert found.unreadable == 3
+    assert [p.display_name for p in await status.participants(client)] == [
+        "Dana Ruiz",
+        "Lee Chen",
+    ]
+
+
+async def test_the_real_version_string_is_split_into_release_and_build(
+    client: PexipClient, simulator: Any
+) -> None:
+    secondary = real_node.management_vm(id=2, primary=False, version="23 (50000.0.0)")
+    serve(
+        simulator,
+        f"{real_node.STATUS}management_vm/",
+        real_node.envelope(secondary, real_node.management_vm()),
+    )
+
+    node = await status.primary_management_node(client)
+
+    assert (node.name, node.version) == ("pexmgr01", "24 (55691.0.0)")
+    assert node.release_and_build == ("24", "55691.0.0")
+
+
+@pytest.mark.parametrize(
+    ("version", "parsed"),
+    [
+        ("24 (55691.0.0)", ("24", "55691.0.0")),
+        ("34.1 (77123.0.0)", ("34.1", "77123.0.0")),  # a point release
+        ("36.0.0", None),  # semver: not how the node writes it
+        ("", None),
+        ("unknown", None),
+    ],
+)
+def test_version_strings(version: str, parsed: tuple[str, str] | None) -> None:
+    assert ManagementNode(version=version).release_and_build == parsed
+
+
+async def test_a_backup_without_version_fields_is_read_from_its_file_name() -> None:
+    documented = "pexip_backup_10-44-7-0-mgr_11_26902.0.0_16_01_28_15_36_16.tar.gpg"
+    assert SystemBackup(filename=documented).release_and_build == ("11", "26902.0.0")
+    assert SystemBackup(filename="backup.tar.gpg").release_and_build is None
