@@ -58,11 +58,12 @@ def refuse_unsupported(word: str, participant: Participant) -> None:
     who = escape(messages.whom(participant.label, participant.conference))
     if word == "admit":
         if not participant.is_waiting:
-            where = (
-                "still connecting"
-                if participant.is_connecting
-                else f"not in the waiting room ({escape(participant.service_type or 'unknown')})"
-            )
+            if participant.is_in_the_room:
+                where = f"already in {escape(participant.conference)}"
+            elif participant.is_connecting:
+                where = "still connecting"
+            else:
+                where = f"not in the waiting room ({escape(participant.service_type or 'unknown')})"
             raise UsageError(f"{who} is not waiting to be admitted: they are {where}.", word)
         return
     flag, done = _SUPPORT[word]

@@ -76,3 +76,23 @@ def test_backup_report_shows_its_fields(tmp_path: Path) -> None:
     assert "Backup requested by @Ada Admin succeeded" in result.stdout
     assert "Stored" in result.stdout and "management node" in result.stdout
     assert "<!date" not in result.stdout
+
+
+def test_the_roster_shows_real_node_states_and_a_stream_gets_only_disconnect(
+    tmp_path: Path,
+) -> None:
+    script = (
+        "participants VMR_1\n"
+        "participants VMR_2\n"
+        "dial meet@example.com rtmp://live.example.com/app/key protocol=rtmp\n"
+        "admit Bob\n"
+        "mute rtmp\n"
+    )
+    result = run_demo(script, tmp_path)
+    out = result.stdout
+    assert result.returncode == 0, result.stderr
+    assert "Bob Smith · guest · WebRTC · unmuted, no audio or video" in out
+    assert "Carol Diaz · guest · H323 · muted themselves" in out
+    assert "Dan Brown · chair · SIP · unmuted, on hold" in out
+    assert "Bob Smith in VMR_1 is not waiting to be admitted: they are already in VMR_1" in out
+    assert "cannot be muted: the management node says a stream or recording" in out

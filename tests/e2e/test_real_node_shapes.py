@@ -99,7 +99,7 @@ def test_admit_on_someone_not_waiting_is_refused_privately_and_sends_nothing(
     bot.slack.command("admit Bob", user=MODERATOR)
 
     refusal = seen.private("Bob Smith in VMR_1 is not waiting to be admitted")
-    assert "not in the waiting room (conference)" in refusal.text
+    assert "they are already in VMR_1" in refusal.text
     assert node_commands(simulator) == []
     assert seen.in_channel() == []
 
