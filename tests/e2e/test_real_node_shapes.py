@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+
 from tests.e2e.conftest import (
     Seen,
     audited,
@@ -204,3 +206,50 @@ def test_restore_on_a_point_release_matches_the_real_version_string(
     assert "could not" not in question.text
     bot.slack.click(seen.button(question, "Restore"), user=ADMIN)
     seen.public(f"<@{ADMIN}> restored the management node from {made['filename']}.")
+
+
+def test_a_leg_that_cannot_be_disconnected_gets_no_button_and_typed_disconnect_is_refused(
+    bot: Bot, seen: Seen, simulator: Any
+) -> None:
+    vmr1 = participants(simulator, conference="VMR_1")
+    fixed = real_node.participant(conference="VMR_1", is_disconnect_supported=False)
+    simulator.control.add_fault(
+        method="GET",
+        path="/api/admin/status/v1/participant/",
+        status=200,
+        body=real_node.envelope(*vmr1, fixed),
+    )
+
+    bot.slack.command("participants VMR_1", user=MODERATOR)
+    listing = seen.private("VMR_1: 4 participants")
+    assert seen.labels(listing, near="Dana Ruiz") == ["Mute", "Transfer"]
+
+    bot.slack.command("disconnect Dana", user=MODERATOR)
+    refusal = seen.private("Dana Ruiz in VMR_1 cannot be disconnected")
+    assert "this call does not support it" in refusal.text
+    assert node_commands(simulator) == []
+
+
+def test_an_unreadable_conference_is_counted_and_the_others_listed(
+    bot: Bot, seen: Seen, simulator: Any
+) -> None:
+    running = httpx.get(
+        simulator.url + "/api/admin/status/v1/conference/",
+        params={"limit": "0"},
+        auth=simulator.auth,
+    ).json()["objects"]
+    broken = real_node.conference(id=None, name="Ghost")
+    simulator.control.add_fault(
+        method="GET",
+        path="/api/admin/status/v1/conference/",
+        status=200,
+        body=real_node.envelope(*running, broken),
+    )
+
+    bot.slack.command("conferences", user=ADMIN)
+
+    listing = seen.private("Running conferences")
+    assert "*VMR_1* · 3 participants" in listing.text
+    assert "*Board_Room* · 2 participants · locked" in listing.text
+    assert "1 conference could not be shown" in listing.text
+    assert "Ghost" not in listing.text
