@@ -138,6 +138,8 @@ def _stored_words(report: BackupReport, esc: Escape) -> str:
 
 def _pruned_words(report: BackupReport, esc: Escape) -> str:
     node, local = len(report.pruned_node), len(report.pruned_local)
+    if not node and not local and report.trigger == "manual":
+        return "Nothing was pruned: old backups are pruned only by the nightly job."
     if not node and not local:
         return "Nothing was pruned."
     parts = [f"{node} from the node"] if node else []
@@ -202,6 +204,8 @@ def _detail_fields(report: BackupReport) -> list[MarkdownTextObject]:
 def _pruned_detail(report: BackupReport) -> str:
     if not report.pruned_node and not report.pruned_local:
         kept = "" if report.succeeded else " (pruning happens only after a successful run)"
+        if report.trigger == "manual":
+            kept = " (old backups are pruned only by the nightly job)"
         return f"*Pruned:* nothing{kept}"
     lines = ["*Pruned:*"]
     for label, names in (("from the node", report.pruned_node), ("locally", report.pruned_local)):

@@ -2,7 +2,8 @@
 
 `run_backup` is the one implementation behind the clock, `pexbot backup run` and
 `/pexip backup now`. It never raises for a node or disk failure: each becomes a failure report
-naming the step, worded by `bot.messages`. Pruning happens only once everything before it worked.
+naming the step, worded by `bot.messages`. Pruning happens only once everything before it worked,
+and only for the nightly job (the clock, `pexbot backup run`): a `backup now` never deletes.
 The passphrase goes to the node and nowhere else: every reason is scrubbed of it.
 
 Which file is ours: the names listed just before `backup_create` are remembered and the new file
@@ -189,8 +190,9 @@ async def _attempt(
         if settings.download_dir is not None:
             run.step = "download"
             run.downloaded = await _download(client, run.backup, settings.download_dir)
-        run.step = "prune"
-        await _prune(client, settings, run)
+        if run.trigger != "manual":  # `backup now` from Slack never deletes (INTERFACE §2)
+            run.step = "prune"
+            await _prune(client, settings, run)
     except StepFailed as failed:
         return failed
     except errors.PexipError as exc:

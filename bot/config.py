@@ -10,6 +10,8 @@ Secrets are `SecretStr`: their repr and str are masked.
 from __future__ import annotations
 
 import logging
+import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -77,6 +79,7 @@ class BackupSettings(BaseModel):
     keep: int
     download_dir: Path | None
     wait_seconds: float
+    now_cooldown: timedelta = timedelta(minutes=10)
 
 
 def _blank_is_unset(value: Any) -> Any:
@@ -121,6 +124,7 @@ class Settings(BaseSettings):
     backup_keep: Annotated[int, Field(ge=1, le=1000)] = 7
     backup_download_dir: Path | None = None
     backup_wait_seconds: Annotated[float, Field(gt=0, le=86400)] = 600.0
+    backup_now_cooldown: timedelta = timedelta(minutes=10)
 
     log_level: str = "INFO"
 
@@ -155,6 +159,11 @@ class Settings(BaseSettings):
                 "must be the node's address with no path, e.g. https://manager.example.com"
             )
         return value
+
+    @field_validator("backup_now_cooldown", mode="before")
+    @classmethod
+    def _cooldown_is_a_duration(cls, value: Any) -> Any:
+        return parse_duration(value) if isinstance(value, str) else value
 
     @field_validator("backup_schedule")
     @classmethod
@@ -227,12 +236,28 @@ class Settings(BaseSettings):
             keep=self.backup_keep,
             download_dir=self.backup_download_dir,
             wait_seconds=self.backup_wait_seconds,
+            now_cooldown=self.backup_now_cooldown,
         )
 
     def _require(self, *names: str) -> None:
         missing = [name.upper() for name in names if getattr(self, name) is None]
         if missing:
             raise ConfigError(f"{', '.join(missing)} must be set (see .env.example)")
+
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smh]?)$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}
+
+
+def parse_duration(text: str) -> timedelta:
+    """`10m`, `30s`, `1h`, or a number of seconds; `0` is none."""
+    match = _DURATION.match(text.strip().lower())
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration: write e.g. 10m, 30s, 1h, or 0 for none")
+    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds > 7 * 86400:
+        raise ValueError(f"{text!r} is longer than a week")
+    return timedelta(seconds=seconds)
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from bot.policy import (
     ALWAYS_ALLOWED,
+    NODE_WIDE,
     PERMISSIONS,
     ConferenceScope,
     Policy,
@@ -29,6 +30,7 @@ from bot.usergroups import MembershipResolver, MembershipUnavailable
 
 __all__ = [
     "ALWAYS_ALLOWED",
+    "NODE_WIDE",
     "PERMISSIONS",
     "Authorizer",
     "ConferenceScope",

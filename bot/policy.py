@@ -40,6 +40,8 @@ PERMISSIONS: tuple[str, ...] = (
     "restore",
 )
 ALWAYS_ALLOWED: tuple[str, ...] = ("help", "whoami")
+NODE_WIDE: tuple[str, ...] = ("sync", "status", "backup", "restore")
+"""Permissions that act on the whole management node: a conference scope cannot limit them."""
 EVERYONE = "*"
 
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -187,7 +189,7 @@ def parse_policy(text: str, *, source: str = "permissions.yaml") -> Policy:
     except ValidationError as exc:
         problems = [(_loc_path(err["loc"]), _describe(err)) for err in exc.errors()]
         raise PolicyError(_report(source, lines, problems)) from None
-    problems = _undefined_roles(policy)
+    problems = _undefined_roles(policy) + _scoped_node_wide(policy)
     if problems:
         raise PolicyError(_report(source, lines, problems))
     return policy
@@ -205,6 +207,32 @@ def _undefined_roles(policy: Policy) -> list[Located]:
         for name in policy.assign
         if name not in policy.roles
     ]
+
+
+def _scoped_node_wide(policy: Policy) -> list[Located]:
+    """A `conferences` scope cannot limit what acts on the whole node, so such a grant would
+    claim a limit that is not enforced: refused, naming the role."""
+    problems: list[Located] = []
+    for name, role in policy.roles.items():
+        if role.conferences is None:
+            continue
+        if EVERYONE in role.allow:
+            granted = [p for p in NODE_WIDE if p in PERMISSIONS]
+            what = '"*" includes the node-wide permissions ' + ", ".join(granted)
+        else:
+            granted = [p for p in role.allow if p in NODE_WIDE]
+            if not granted:
+                continue
+            what = f"{', '.join(granted)} act{'s' if len(granted) == 1 else ''} on the whole node"
+        problems.append(
+            (
+                ("roles", name, "allow"),
+                f"role '{name}': {what}, which a role with a `conferences` scope cannot grant; "
+                "list only conference permissions here and give the node-wide ones in a role "
+                "without `conferences`",
+            )
+        )
+    return problems
 
 
 def _compose(text: str, source: str) -> tuple[Any, dict[tuple[str, ...], int]]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.audit import Auditor
+from bot.backup_gate import ManualBackups
 from bot.backup_history import BackupHistory
 from bot.command_queue import CommandQueue
 from bot.config import BackupSettings
@@ -24,6 +25,11 @@ class BackupServices:
 
     settings: BackupSettings
     history: BackupHistory
+    manual: ManualBackups = field(init=False)
+
+    def __post_init__(self) -> None:
+        gate = ManualBackups(self.history, self.settings.now_cooldown, self.settings.wait_seconds)
+        object.__setattr__(self, "manual", gate)
 
 
 @dataclass

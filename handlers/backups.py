@@ -8,7 +8,8 @@ from pathlib import Path
 from bot import messages
 from bot.backup_history import BackupRun, HistoryError
 from bot.backup_notify import human_size, notify, render_report
-from bot.backups import run_backup
+from bot.backup_gate import NotNow
+from bot.backups import run_backup, utc_now
 from bot.messages import escape
 from bot.pexip import backups as node_backups
 from bot.pexip import commands as pexip
@@ -55,14 +56,18 @@ async def backup_now(ctx: Context, command: BackupNow) -> Done:
     if services.backup is None:
         raise _not_configured(services.slash)
     ctx.target = "management node"
-    await ctx.replies.public(Message(messages.done(ctx.user, "backup", "")))
-    report = await run_backup(
-        services.pexip,
-        services.backup.settings,
-        history=services.backup.history,
-        trigger="manual",
-        requested_by=ctx.user,
-    )
+    try:
+        async with services.backup.manual.turn(utc_now):
+            await ctx.replies.public(Message(messages.done(ctx.user, "backup", "")))
+            report = await run_backup(
+                services.pexip,
+                services.backup.settings,
+                history=services.backup.history,
+                trigger="manual",
+                requested_by=ctx.user,
+            )
+    except NotNow as exc:
+        raise UsageError(str(exc), "backup") from None
     text, report_blocks = render_report(report)
     channel = services.backup.settings.channel
     if channel and channel != ctx.interaction.channel_id:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.permissions import NODE_WIDE, RoleGrant
 from handlers import blocks
 from handlers.commands import Help, WhoAmI
 from handlers.context import Context, Listing
@@ -37,9 +38,7 @@ async def whoami(ctx: Context, command: WhoAmI) -> Listing:
     if not profile.roles:
         lines.append("You hold no role, so you may only use `help` and `whoami`.")
     for grant in profile.roles:
-        where = "every conference" if grant.conferences is None else ", ".join(grant.conferences)
-        allowed = ", ".join(f"`{p}`" for p in grant.permissions) or "nothing"
-        lines.append(f"• *{grant.role}*: {allowed} — on {where}")
+        lines.append(f"• *{grant.role}*: {_grant_line(grant)}")
     if profile.channels is not None:
         lines.append(
             "Commands are accepted in " + ", ".join(f"<#{c}>" for c in profile.channels) + "."
@@ -48,3 +47,17 @@ async def whoami(ctx: Context, command: WhoAmI) -> Listing:
         lines.append(f"_Roles from user groups are not shown: {profile.membership_error}._")
     text = "\n".join(lines)
     return Listing(blocks.message(text, [blocks.section(text)]), ctx.user)
+
+
+def _grant_line(grant: RoleGrant) -> str:
+    """Where each permission applies, as it is enforced: node-wide ones are never scoped (the
+    policy refuses a scoped role that grants them)."""
+    on_conferences = [p for p in grant.permissions if p not in NODE_WIDE]
+    on_node = [p for p in grant.permissions if p in NODE_WIDE]
+    parts = []
+    if on_conferences:
+        where = "every conference" if grant.conferences is None else ", ".join(grant.conferences)
+        parts.append(f"{', '.join(f'`{p}`' for p in on_conferences)} — on {where}")
+    if on_node:
+        parts.append(f"{', '.join(f'`{p}`' for p in on_node)} — on the whole management node")
+    return "; ".join(parts) or "nothing"

@@ -124,6 +124,21 @@ async def test_a_backup_is_made_downloaded_checksummed_and_old_ones_pruned(
     assert [c["body"]["passphrase"] for c in creates] == [PASSPHRASE]
 
 
+async def test_a_backup_from_slack_deletes_nothing_whatever_backup_keep_says(
+    client: PexipClient, history: BackupHistory, tmp_path: Path
+) -> None:
+    before = await node_files(client)
+    for _ in range(3):
+        report = await run_backup(
+            client, settings(tmp_path, keep=1), history=history, trigger="manual"
+        )
+        assert report.succeeded and report.pruned_node == () and report.pruned_local == ()
+
+    after = await node_files(client)
+    assert set(before) <= set(after) and len(after) == len(before) + 3
+    assert len([p for p in (tmp_path / "backups").iterdir() if p.name.endswith(".gpg")]) == 3
+
+
 async def test_without_a_download_folder_the_backup_stays_on_the_node_only(
     client: PexipClient, history: BackupHistory
 ) -> None:

@@ -82,13 +82,13 @@ def test_failure_names_the_step_and_why_and_offers_a_retry_button() -> None:
     assert text == (
         "Backup requested by <@U0ADMIN01> failed while waiting for the backup file: "
         "No new backup file appeared on the management node within 600 seconds. "
-        "Nothing was pruned."
+        "Nothing was pruned: old backups are pruned only by the nightly job."
     )
     [retry] = buttons(blocks)
     assert retry["action_id"] == "backup_retry"
     assert retry["value"] == '{"c": "backup now"}'
     assert retry["text"]["text"] == "Retry now"
-    assert "pruning happens only after a successful run" in block_texts(blocks)
+    assert "old backups are pruned only by the nightly job" in block_texts(blocks)
 
 
 def test_a_late_run_says_it_was_late_and_which_run_was_missed() -> None:

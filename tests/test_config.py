@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,31 @@ def test_defaults_match_the_interface() -> None:
     assert settings.backup_timezone == "UTC"
     assert settings.backup_keep == 7
     assert settings.backup_wait_seconds == 600
+    assert settings.backup_now_cooldown == timedelta(minutes=10)
     assert settings.log_level == "INFO"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("0", timedelta(0)),
+        ("30s", timedelta(seconds=30)),
+        ("10m", timedelta(minutes=10)),
+        ("1h", timedelta(hours=1)),
+        ("90", timedelta(seconds=90)),
+    ],
+)
+def test_backup_now_cooldown_reads_durations(
+    monkeypatch: pytest.MonkeyPatch, text: str, expected: timedelta
+) -> None:
+    monkeypatch.setenv("BACKUP_NOW_COOLDOWN", text)
+    assert Settings.load().backup_now_cooldown == expected
+
+
+def test_a_bad_cooldown_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BACKUP_NOW_COOLDOWN", "ten minutes")
+    with pytest.raises(ConfigError, match="BACKUP_NOW_COOLDOWN: 'ten minutes' is not a duration"):
+        Settings.load()
 
 
 def test_pexip_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:

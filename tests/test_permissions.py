@@ -490,6 +490,22 @@ BAD_FILES = [
         "{file} line 4: 'moderator' appears twice under roles",
         id="duplicate-role",
     ),
+    pytest.param(
+        'roles:\n  ops:\n    allow: [mute, sync, backup, restore]\n    conferences: ["VMR_*"]\n',
+        "{file} line 3: role 'ops': sync, backup, restore act on the whole node, which a role "
+        "with a `conferences` scope cannot grant; list only conference permissions here and "
+        "give the node-wide ones in a role without `conferences`",
+        id="scoped-node-wide-permissions",
+    ),
+    pytest.param(
+        "roles:\n  viewer:\n    allow: [conferences]\n  vmr-admin:\n"
+        '    conferences: ["VMR_*"]\n    allow: ["*"]\n',
+        "{file} line 6: role 'vmr-admin': \"*\" includes the node-wide permissions sync, "
+        "backup, restore, which a role with a `conferences` scope cannot grant; list only "
+        "conference permissions here and give the node-wide ones in a role without "
+        "`conferences`",
+        id="scoped-star",
+    ),
     pytest.param("assign: {}\n", "{file}: 'roles' is missing", id="no-roles"),
     pytest.param(
         "",

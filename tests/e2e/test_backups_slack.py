@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from tests.e2e.conftest import Seen, audited, backup_files, node_command_names, node_commands
+from tests.e2e.conftest import (
+    Seen,
+    audited,
+    backup_files,
+    node_command_names,
+    node_commands,
+    wait_until,
+)
 from tests.fixtures.bot import ADMIN, MODERATOR, VIEWER, Bot
 
 PASSPHRASE = "pexbot-demo"  # BACKUP_PASSPHRASE in the bot fixture, the seed backups' passphrase
@@ -104,6 +112,64 @@ def test_backup_now_reports_to_the_channel(bot: Bot, seen: Seen, simulator: Any)
     assert node_command_names(simulator) == ["platform/backup_create"]
     assert node_commands(simulator)[0] == {"passphrase": PASSPHRASE}
     audited(bot, user=ADMIN, command="backup", outcome="success")
+
+
+def test_repeated_backups_from_slack_delete_nothing(
+    bot_with: Callable[..., Bot], seen: Seen, simulator: Any
+) -> None:
+    bot = bot_with(BACKUP_KEEP="1", BACKUP_NOW_COOLDOWN="0")
+    simulator.control.settings(backup_delay=0.05)
+    before = {f["filename"] for f in backup_files(simulator)}
+    assert len(before) > 1  # more than BACKUP_KEEP already
+
+    for round_ in range(1, 4):
+        bot.slack.command("backup now", user=ADMIN)
+        wait_until(lambda n=round_: _reports(seen) == n, 8, f"backup {round_}")
+
+    after = {f["filename"] for f in backup_files(simulator)}
+    assert before <= after and len(after) == len(before) + 3
+    assert "backup_delete" not in str(simulator.control.stats())
+    assert all(
+        "Nothing was pruned: old backups are pruned only by the nightly job." in m.text
+        for m in seen.in_channel()
+        if "succeeded" in m.text
+    )
+
+
+def _reports(seen: Seen) -> int:
+    return len([m for m in seen.in_channel() if "succeeded" in m.text])
+
+
+def test_backup_now_is_refused_during_the_cooldown_saying_when_it_is_allowed(
+    bot: Bot, seen: Seen, simulator: Any
+) -> None:
+    simulator.control.settings(backup_delay=0.05)
+    bot.slack.command("backup now", user=ADMIN)
+    seen.public("succeeded", timeout=8)
+    simulator.control.reset_stats()
+
+    bot.slack.command("backup now", user=ADMIN)
+
+    refused = seen.private("another is allowed from")
+    assert "(BACKUP_NOW_COOLDOWN)" in refused.text
+    assert len([m for m in seen.in_channel() if "started a backup" in m.text]) == 1
+    assert simulator.control.stats()["requests_total"] == 0
+    audited(bot, user=ADMIN, command="backup", outcome="invalid")
+
+
+def test_a_second_backup_now_while_one_runs_is_refused_even_without_cooldown(
+    bot_with: Callable[..., Bot], seen: Seen, simulator: Any
+) -> None:
+    bot = bot_with(BACKUP_NOW_COOLDOWN="0")
+    simulator.control.settings(backup_delay=1.0)
+    bot.slack.command("backup now", user=ADMIN)
+    seen.public("started a backup")
+
+    bot.slack.command("backup now", user=ADMIN)
+
+    seen.private("is running now; wait for its report")
+    seen.public("succeeded", timeout=8)
+    assert node_command_names(simulator) == ["platform/backup_create"]
 
 
 def test_a_backup_that_fails_is_reported_in_the_channel_with_a_retry(

@@ -60,6 +60,15 @@ def test_whoami_lists_roles_and_their_scopes(bot: Bot, seen: Seen) -> None:
     ) in shown.text
 
 
+def test_whoami_never_scopes_node_wide_permissions(bot: Bot, seen: Seen) -> None:
+    bot.slack.command("whoami", user=ADMIN)
+
+    shown = seen.private(f"You are <@{ADMIN}>.")
+    assert "`end` — on every conference" in shown.text
+    assert "`sync`, `backup`, `restore` — on the whole management node" in shown.text
+    assert "`restore` — on every conference" not in shown.text
+
+
 def test_whoami_for_someone_without_a_role(bot: Bot, seen: Seen) -> None:
     bot.slack.command("whoami", user=STRANGER)
 
