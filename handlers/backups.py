@@ -6,9 +6,9 @@ import tempfile
 from pathlib import Path
 
 from bot import messages
+from bot.backup_gate import NotNow
 from bot.backup_history import BackupRun, HistoryError
 from bot.backup_notify import human_size, notify, render_report
-from bot.backup_gate import NotNow
 from bot.backups import run_backup, utc_now
 from bot.messages import escape
 from bot.pexip import backups as node_backups
