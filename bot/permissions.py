@@ -25,6 +25,7 @@ from bot.policy import (
     Role,
     load_policy,
     parse_policy,
+    scope_covers,
 )
 from bot.usergroups import MembershipResolver, MembershipUnavailable
 
@@ -42,6 +43,7 @@ __all__ = [
     "UserProfile",
     "load_policy",
     "parse_policy",
+    "scope_covers",
 ]
 
 DenialReason = Literal[
@@ -128,22 +130,25 @@ class Authorizer:
         *,
         channel_id: str | None,
         conference: ConferenceScope | None = None,
+        shown: str | None = None,
     ) -> Decision:
-        """With `conference=None`: does the user hold the permission for at least one conference."""
+        """With `conference=None`: does the user hold the permission for at least one conference.
+        `shown` is how a denial names the conference (what the user typed: an alias must not
+        reveal the name of a conference out of their scope)."""
         if permission in ALWAYS_ALLOWED:
             return Decision.allow(permission)
         if permission not in PERMISSIONS:
             raise ValueError(f"unknown permission {permission!r}")
         if not self._policy.accepts_channel(channel_id):
             return Decision.deny(permission, "channel_not_allowed", self._channel_detail())
-        decision = self._decide(permission, conference, self._policy.roles_of(user_id))
+        decision = self._decide(permission, conference, self._policy.roles_of(user_id), shown)
         if decision.allowed or not self._groups_could_grant(permission):
             return decision
         try:
             groups = await self._groups_of(user_id)
         except MembershipUnavailable as exc:
             return Decision.deny(permission, "membership_unavailable", f"{exc}, so it was refused")
-        return self._decide(permission, conference, self._policy.roles_of(user_id, groups))
+        return self._decide(permission, conference, self._policy.roles_of(user_id, groups), shown)
 
     async def profile(self, user_id: str) -> UserProfile:
         """The user's roles; if Slack cannot be asked, only the roles held without groups."""
@@ -165,7 +170,11 @@ class Authorizer:
         )
 
     def _decide(
-        self, permission: str, conference: ConferenceScope | None, names: Iterable[str]
+        self,
+        permission: str,
+        conference: ConferenceScope | None,
+        names: Iterable[str],
+        shown: str | None = None,
     ) -> Decision:
         holding = [self._role(name) for name in names if self._role(name).grants(permission)]
         if not holding:
@@ -175,7 +184,7 @@ class Authorizer:
         if conference is None or any(role.covers(conference) for role in holding):
             return Decision.allow(permission)
         return Decision.deny(
-            permission, "out_of_scope", _scope_detail(permission, conference, holding)
+            permission, "out_of_scope", _scope_detail(permission, shown or conference.name, holding)
         )
 
     def _groups_could_grant(self, permission: str) -> bool:
@@ -202,9 +211,9 @@ def _union(groups: Iterable[tuple[str, ...]]) -> tuple[str, ...]:
     return tuple(name for name in PERMISSIONS if name in held)
 
 
-def _scope_detail(permission: str, conference: ConferenceScope, roles: list[Role]) -> str:
+def _scope_detail(permission: str, conference: str, roles: list[Role]) -> str:
     patterns = ", ".join(dict.fromkeys(p for role in roles for p in role.conferences or ()))
     return (
-        f"your `{permission}` permission does not cover conference {conference.name} "
+        f"your `{permission}` permission does not cover conference {conference} "
         f"(it covers {patterns})"
     )

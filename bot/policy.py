@@ -105,6 +105,13 @@ class ConferenceScope(BaseModel):
     aliases: tuple[str, ...] = ()
 
 
+def scope_covers(patterns: Iterable[str], conference: ConferenceScope) -> bool:
+    """Whether a glob matches the conference name or one of its aliases (case-insensitive)."""
+    names = [name.casefold() for name in (conference.name, *conference.aliases)]
+    folded = [pattern.casefold() for pattern in patterns]
+    return any(fnmatchcase(name, pattern) for name in names for pattern in folded)
+
+
 class Role(BaseModel):
     """One entry under `roles`: the permissions it allows, optionally only on some conferences."""
 
@@ -123,11 +130,7 @@ class Role(BaseModel):
 
     def covers(self, conference: ConferenceScope) -> bool:
         """Whether a glob matches the conference name or one of its aliases (case-insensitive)."""
-        if self.conferences is None:
-            return True
-        names = [name.casefold() for name in (conference.name, *conference.aliases)]
-        patterns = [pattern.casefold() for pattern in self.conferences]
-        return any(fnmatchcase(name, pattern) for name in names for pattern in patterns)
+        return self.conferences is None or scope_covers(self.conferences, conference)
 
 
 class Policy(BaseModel):

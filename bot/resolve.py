@@ -7,11 +7,11 @@ exact matches first, then substrings; optionally narrowed with `in <conference>`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 
 from bot.pexip import errors, lookup, status
 from bot.pexip.client import PexipClient
-from bot.pexip.models import Conference, Participant
+from bot.pexip.models import Conference, ConfiguredConference, Participant
 
 
 class NoMatch(Exception):
@@ -32,10 +32,17 @@ class Ambiguous(Exception):
         self.candidates = candidates
 
 
-@dataclass(frozen=True)
-class ParticipantQuery:
-    text: str
-    conference: str | None = None
+class IdleConference(NoMatch):
+    """What was typed is an alias of a configured conference that is not running."""
+
+    def __init__(self, message: str, service: ConfiguredConference) -> None:
+        super().__init__(message)
+        self.service = service
+
+
+Visible = Callable[[str], bool]
+"""Whether the person may see participants of the conference with this name (their scope)."""
+SCOPED_SUFFIX = " in the conferences you moderate"
 
 
 def _strip_scheme(alias: str) -> str:
@@ -63,27 +70,44 @@ def match_participants(pool: list[Participant], text: str) -> list[Participant]:
 async def find_conference(client: PexipClient, text: str) -> Conference:
     try:
         return await lookup.find_running_conference(client, text)
+    except lookup.NotRunning as exc:
+        raise IdleConference(exc.message, exc.service) from None
     except errors.NotFound as exc:
         raise NoMatch(exc.message) from None
 
 
-async def find_participant(client: PexipClient, query: ParticipantQuery) -> Participant:
-    """The one participant meant, or NoMatch / Ambiguous."""
-    if lookup.is_uuid(query.text):
+async def find_participant(
+    client: PexipClient,
+    text: str,
+    *,
+    within: Conference | None = None,
+    visible: Visible | None = None,
+) -> Participant:
+    """The one participant meant, or NoMatch / Ambiguous.
+
+    With `visible` (a scoped moderator), participants of other conferences are dropped before
+    matching, so nothing said (no match, the choices) depends on them, and the node calls are
+    the same whether or not they exist."""
+    suffix = SCOPED_SUFFIX if visible is not None else ""
+    if lookup.is_uuid(text):
         try:
-            return await status.participant_by_id(client, query.text)
+            found = await status.participant_by_id(client, text)
         except errors.NotFound:
-            raise NoMatch(f"no participant has the id {query.text}: they may have left") from None
-    where = ""
-    if query.conference is not None:
-        conference = await find_conference(client, query.conference)
-        pool = await status.participants(client, conference.name)
-        where = f" in {conference.name}"
+            found = None
+        if found is None or (visible is not None and not visible(found.conference)):
+            raise NoMatch(f"no participant has the id {text}{suffix}: they may have left")
+        return found
+    where = suffix
+    if within is not None:
+        pool = await status.participants(client, within.name)
+        where = f" in {within.name}"
     else:
         pool = await status.participants(client)
-    found = match_participants(pool, query.text)
-    if not found:
-        raise NoMatch(f"no participant matching {query.text!r}{where}")
-    if len(found) > 1:
-        raise Ambiguous(query.text, found)
-    return found[0]
+    if visible is not None:
+        pool = [participant for participant in pool if visible(participant.conference)]
+    found_all = match_participants(pool, text)
+    if not found_all:
+        raise NoMatch(f"no participant matching {text!r}{where}")
+    if len(found_all) > 1:
+        raise Ambiguous(text, found_all)
+    return found_all[0]

@@ -12,6 +12,7 @@ from bot.audit import Auditor
 from bot.backup_gate import ManualBackups
 from bot.backup_history import BackupHistory
 from bot.command_queue import CommandQueue
+from bot.conference_aliases import ConferenceAliases
 from bot.config import BackupSettings
 from bot.permissions import Authorizer
 from bot.pexip.client import PexipClient
@@ -44,7 +45,11 @@ class Services:
     follow_up_seconds: float = 20.0
     backup: BackupServices | None = None
     commands: CommandQueue = field(default_factory=CommandQueue)
+    conference_aliases: ConferenceAliases = field(init=False)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.conference_aliases = ConferenceAliases(self.pexip)
 
     def in_background(self, work: Coroutine[Any, Any, None], name: str) -> None:
         """Run follow-up work (e.g. watching a dialled call) after the reply; kept referenced

@@ -107,13 +107,17 @@ async def sync(ctx: Context, command: Sync) -> Done:
     return Done(Message(messages.done(ctx.user, "sync", template)), ctx.target)
 
 
-async def conference_choices(ctx: Context, typed: str) -> list[tuple[str, str]]:
-    """(label, alias) pairs for the dial form's conference picker: every configured alias."""
+async def conference_choices(ctx: Context, typed: str, permission: str) -> list[tuple[str, str]]:
+    """(label, alias) pairs for a form's conference picker: the configured aliases of the
+    conferences the person may use `permission` on (a scoped moderator sees no other)."""
     services = await configuration.configured_conferences(ctx.services.pexip)
+    ctx.services.conference_aliases.replace(services)
+    visible = await ctx.visible(permission)
     wanted = typed.strip().casefold()
     choices = [
         (f"{alias} ({service.name})", alias)
         for service in services
+        if visible is None or visible(service.name)
         for alias in service.alias_names
         if wanted in alias.casefold() or wanted in service.name.casefold()
     ]

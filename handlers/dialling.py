@@ -61,6 +61,7 @@ def node_command(command: Dial, default_location: str | None, slash: str) -> pex
 async def dial(ctx: Context, command: Dial) -> Done:
     request = node_command(command, ctx.services.default_location, ctx.services.slash)
     service = await ctx.service_for_alias(command.conference_alias, "dial")
+    await _destination_allowed(ctx, command.destination)
     target = f"{command.destination} into {service.name}"
     ctx.target = target
     result = await ctx.send(request, messages.attempted("dial", target))
@@ -73,6 +74,24 @@ async def dial(ctx: Context, command: Dial) -> Done:
             ctx.services, ctx.replies, result.participant_id, text.removesuffix(" Ringing…")
         ),
     )
+
+
+_DIALLABLE_SCHEMES = ("sip:", "sips:", "h323:", "mssip:", "tel:")
+
+
+async def _destination_allowed(ctx: Context, destination: str) -> None:
+    """A destination that is an alias of a conference on this node joins that conference into
+    this one, so `dial` needs the permission there too (like `transfer`)."""
+    if "://" in destination:  # rtmp(s):// streaming targets are not conference aliases
+        return
+    alias = destination
+    for scheme in _DIALLABLE_SCHEMES:
+        if alias.casefold().startswith(scheme):
+            alias = alias[len(scheme) :]
+            break
+    service = await ctx.alias_service(alias)
+    if service is not None:
+        await ctx.require("dial", service.name, shown=destination)
 
 
 def _watcher(

@@ -265,7 +265,7 @@ async def choices(
         )
         return []
     try:
-        return await conference_choices(ctx, typed)
+        return await conference_choices(ctx, typed, permission)
     except errors.PexipError as exc:
         log.warning("conference options: %s (ref %s)", exc.message, ctx.reference)
         return []

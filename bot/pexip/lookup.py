@@ -6,7 +6,15 @@ from uuid import UUID
 
 from bot.pexip import configuration, errors, status
 from bot.pexip.client import PexipClient
-from bot.pexip.models import Conference
+from bot.pexip.models import Conference, ConfiguredConference
+
+
+class NotRunning(errors.NotFound):
+    """An alias of a configured service that is idle; `service` is that service."""
+
+    def __init__(self, message: str, *, service: ConfiguredConference, operation: str) -> None:
+        super().__init__(message, operation=operation)
+        self.service = service
 
 
 def is_uuid(text: str) -> bool:
@@ -41,8 +49,9 @@ async def find_running_conference(client: PexipClient, text: str) -> Conference:
         ) from None
     running = await status.conference_by_name(client, service.name)
     if running is None:
-        raise errors.NotFound(
+        raise NotRunning(
             f"{service.name} ({text}) is not running: nobody is in it",
+            service=service,
             operation="look up conference",
         )
     return running
