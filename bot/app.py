@@ -20,6 +20,7 @@ from bot.permissions import Authorizer, load_policy
 from bot.pexip.client import PexipClient
 from bot.services import BackupServices, Services
 from bot.slack_client import slack_client as make_slack_client
+from bot.teams import TeamGate
 from bot.usergroups import SlackUserGroups
 from handlers import register
 
@@ -94,6 +95,7 @@ def build_runtime(settings: Settings) -> Runtime:
         slash=slack.command,
         default_location=settings.pexip_default_location,
         backup=backup,
+        teams=TeamGate(web, slack.allowed_teams),
     )
     signing = slack.signing_secret.get_secret_value() if slack.signing_secret else None
     bolt = AsyncApp(

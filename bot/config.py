@@ -30,6 +30,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 log = logging.getLogger(__name__)
 
 _LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+_TEAM_ID = re.compile(r"^[TE][A-Z0-9]{2,}$")
 
 
 class ConfigError(Exception):
@@ -61,6 +62,8 @@ class SlackSettings(BaseModel):
     api_url: str
     command: str
     port: int
+    allowed_teams: frozenset[str] | None = None
+    """SLACK_ALLOWED_TEAMS; None: the bot token's own team (and enterprise), from auth.test."""
 
     @property
     def socket_mode(self) -> bool:
@@ -101,6 +104,7 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_api_url: AnyHttpUrl = AnyHttpUrl("https://slack.com/api/")
+    slack_allowed_teams: str | None = None
     slack_command: str = "/pexip"
     port: Annotated[int, Field(ge=1, le=65535)] = 3000
 
@@ -132,6 +136,7 @@ class Settings(BaseSettings):
         "slack_bot_token",
         "slack_signing_secret",
         "slack_app_token",
+        "slack_allowed_teams",
         "pexip_manager_url",
         "pexip_username",
         "pexip_password",
@@ -149,6 +154,19 @@ class Settings(BaseSettings):
     def _command_starts_with_slash(cls, value: str) -> str:
         if not value.startswith("/") or len(value) < 2 or " " in value:
             raise ValueError("must be a slash command such as /pexip")
+        return value
+
+    @field_validator("slack_allowed_teams")
+    @classmethod
+    def _team_ids(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        for team in (part.strip() for part in value.split(",")):
+            if not _TEAM_ID.match(team):
+                raise ValueError(
+                    f"{team!r} is not a Slack team ID (T…) or enterprise ID (E…); "
+                    "separate several with commas"
+                )
         return value
 
     @field_validator("pexip_manager_url")
@@ -224,6 +242,11 @@ class Settings(BaseSettings):
             api_url=str(self.slack_api_url),
             command=self.slack_command,
             port=self.port,
+            allowed_teams=(
+                frozenset(team.strip() for team in self.slack_allowed_teams.split(","))
+                if self.slack_allowed_teams
+                else None
+            ),
         )
 
     def backup(self) -> BackupSettings:

@@ -16,6 +16,7 @@ from bot.conference_aliases import ConferenceAliases
 from bot.config import BackupSettings
 from bot.permissions import Authorizer
 from bot.pexip.client import PexipClient
+from bot.teams import TeamGate
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class Services:
     default_location: str | None = None
     follow_up_seconds: float = 20.0
     backup: BackupServices | None = None
+    teams: TeamGate | None = None
     commands: CommandQueue = field(default_factory=CommandQueue)
     conference_aliases: ConferenceAliases = field(init=False)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)

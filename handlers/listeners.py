@@ -29,6 +29,18 @@ def _team(body: dict[str, Any]) -> str:
     return str(team.get("id", "")) if isinstance(team, dict) else str(body.get("team_id", ""))
 
 
+def _user_team(body: dict[str, Any]) -> str:
+    user = body.get("user")
+    return str(user.get("team_id") or "") if isinstance(user, dict) else ""
+
+
+def _enterprise(body: dict[str, Any]) -> str:
+    enterprise = body.get("enterprise")
+    if isinstance(enterprise, dict):
+        return str(enterprise.get("id") or "")
+    return str(body.get("enterprise_id") or "")
+
+
 def _channel(body: dict[str, Any]) -> str | None:
     channel = body.get("channel")
     if isinstance(channel, dict) and channel.get("id"):
@@ -48,6 +60,8 @@ def from_action(body: dict[str, Any], source: Source, refresh: str | None = None
         trigger_id=body.get("trigger_id"),
         source=source,
         refresh=refresh,
+        user_team_id=_user_team(body),
+        enterprise_id=_enterprise(body),
     )
 
 
@@ -61,6 +75,8 @@ def from_view(body: dict[str, Any]) -> Interaction:
         response_url=_text(meta.get("response_url")),
         source="modal",
         refresh=_text(meta.get("refresh")),
+        user_team_id=_user_team(body),
+        enterprise_id=_enterprise(body),
     )
 
 
@@ -89,6 +105,7 @@ class Listeners:
             team_id=str(body.get("team_id", "")),
             response_url=body.get("response_url"),
             trigger_id=body.get("trigger_id"),
+            enterprise_id=_enterprise(body),
         )
         text = str(body.get("text", ""))
         command = runner.read(text, self.services.slash)

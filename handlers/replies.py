@@ -51,6 +51,8 @@ class Interaction:
     trigger_id: str | None = None
     source: Source = "slash"
     refresh: str | None = None  # command text of the listing a button lives in
+    user_team_id: str = ""  # the person's own workspace, when Slack says (interactions)
+    enterprise_id: str = ""
 
 
 @dataclass

@@ -20,6 +20,7 @@ from bot.audit import new_correlation_id
 from bot.pexip import errors
 from bot.resolve import Ambiguous, NoMatch
 from bot.services import Services
+from bot.teams import Workspace
 from handlers import blocks
 from handlers.commands import BaseCommand
 from handlers.conferences import conference_choices
@@ -79,6 +80,9 @@ async def run_read(
     confirmed: bool = False,
 ) -> None:
     """A line of text already `read`: the command runs, or its usage error is answered."""
+    word = command.command or "unknown" if isinstance(command, UsageError) else command.word
+    if await refused_workspace(services, client, interaction, word, text):
+        return
     if isinstance(command, UsageError):
         replies = Replies(client, interaction)
         reference = new_correlation_id()
@@ -93,10 +97,42 @@ async def run_read(
             reference,
         )
         return
-    await run(services, client, interaction, command, confirmed=confirmed)
+    await _run(services, client, interaction, command, confirmed=confirmed)
 
 
 async def run(
+    services: Services,
+    client: AsyncWebClient,
+    interaction: Interaction,
+    command: BaseCommand,
+    *,
+    confirmed: bool = False,
+) -> None:
+    """A command built from a button or a form."""
+    if await refused_workspace(services, client, interaction, command.word, command.to_text()):
+        return
+    await _run(services, client, interaction, command, confirmed=confirmed)
+
+
+async def refused_workspace(
+    services: Services, client: AsyncWebClient, interaction: Interaction, word: str, target: str
+) -> bool:
+    """A request from a Slack workspace not allowed (SLACK_ALLOWED_TEAMS): refused privately
+    and audited as denied, before anything else is done."""
+    if services.teams is None:
+        return False
+    workspace = Workspace(interaction.team_id, interaction.user_team_id, interaction.enterprise_id)
+    if await services.teams.allows(workspace):
+        return False
+    reference = new_correlation_id()
+    said = messages.denied("this bot takes commands only from its own Slack workspace", reference)
+    await _say(Replies(client, interaction).private(Message(said)), reference)
+    detail = f"Slack workspace {workspace.describe()} is not allowed (SLACK_ALLOWED_TEAMS)"
+    await _audit(services, interaction, word, "denied", target, detail, reference)
+    return True
+
+
+async def _run(
     services: Services,
     client: AsyncWebClient,
     interaction: Interaction,
@@ -251,6 +287,14 @@ async def choices(
 ) -> list[tuple[str, str]]:
     """Options for a form's conference picker, for a person who holds `permission`."""
     ctx = Context(services, interaction, Replies(client, interaction), new_correlation_id())
+    if services.teams is not None and not await services.teams.allows(
+        Workspace(interaction.team_id, interaction.user_team_id, interaction.enterprise_id)
+    ):
+        detail = f"Slack workspace {interaction.team_id} is not allowed (SLACK_ALLOWED_TEAMS)"
+        await _audit(
+            services, interaction, permission, "denied", "conference options", detail, ctx.reference
+        )
+        return []
     try:
         await ctx.require(permission)
     except Denied as exc:
