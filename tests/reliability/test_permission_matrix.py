@@ -21,7 +21,17 @@ from handlers import commands as typed
 from handlers.dispatch import EXECUTORS
 from handlers.participants import OpenTransferForm
 from tests.e2e.conftest import Seen, backup_files, wait_until
-from tests.fixtures.bot import ADMIN, CHANNEL, MODERATOR, SCOPED, STRANGER, TEAM, VIEWER
+from tests.fixtures.bot import (
+    ADMIN,
+    CHANNEL,
+    MODERATOR,
+    POLICY,
+    SCOPED,
+    STRANGER,
+    TEAM,
+    VIEWER,
+    SlackClient,
+)
 from tests.reliability.conftest import Launch, SecretBot, Tally
 
 # --- the policy, by hand -----------------------------------------------------------------------
@@ -458,10 +468,17 @@ def test_every_command_the_bot_runs_has_rows_in_the_matrix() -> None:
 
 @pytest.fixture(scope="module")
 def bot(launch: Launch) -> SecretBot:
-    return launch()
+    return launch(BACKUP_NOW_COOLDOWN="0")  # each backup cell starts one (cooldown: see below)
 
 
-def denial(role: Role, permission: str, target: Target) -> str:
+PARTICIPANT_COMMANDS = {typed.Mute, typed.Unmute, typed.Disconnect, typed.Admit, typed.Transfer}
+HIDDEN = ("Frank Ng", "Eve Adams")  # participants of Board_Room, outside SCOPED's scope
+
+
+def denial(role: Role, permission: str, target: Target, command: type | None = None) -> str:
+    if role.user in MAY[permission] and command in PARTICIPANT_COMMANDS:
+        # out of scope, a participant is not found: the answer for a name matching nobody
+        return "in the conferences you moderate"
     if role.user in MAY[permission]:  # held, but not on this conference
         return f"your `{permission}` permission does not cover conference"
     return f"you need the `{permission}` permission"
@@ -493,9 +510,19 @@ def test_a_command_is_allowed_exactly_when_the_policy_says(
         _saw_it_done(seen, simulator, way, response, target, role)
     else:
         assert permission is not None
-        _saw_it_refused(seen, simulator, way, response, denial(role, permission, target))
+        said = denial(role, permission, target, command)
+        _saw_it_refused(seen, simulator, way, response, said)
         if role.user not in MAY[permission]:
             assert simulator.control.stats()["requests_total"] == 0
+    if role.user == SCOPED:  # the privacy column: nobody outside their scope is ever named
+        _names_no_one_outside_the_scope(seen)
+
+
+def _names_no_one_outside_the_scope(seen: Seen) -> None:
+    """Only as typed back in a "no participant matching '<typed>'" answer."""
+    shown = " ".join(m.text + json.dumps(m.blocks) for m in seen.everything())
+    for name in HIDDEN:
+        assert name not in shown.replace(f"'{name}'", ""), f"{name} shown to a scoped moderator"
 
 
 def _saw_it_done(
@@ -533,9 +560,257 @@ def _saw_it_refused(
 ) -> None:
     if way.path == "options":
         assert response.json() == {"options": []}
+    elif said == "in the conferences you moderate":
+        assert seen.private(said).text.startswith(":mag: No participant")
     else:
         denied = seen.private(said)
         assert denied.text.startswith(":no_entry: Not allowed:")
     assert simulator.control.stats()["commands"] == []
     assert [m for m in seen.everything() if not m.ephemeral] == []
     assert seen.state.calls("views.open") == []
+
+
+# --- the paths an attacker tried (issue 19), each row stating what reached the node -------------
+
+SCOPED_DIALLER = POLICY.replace(
+    "allow: [conferences, participants, mute, unmute, lock, unlock]",
+    "allow: [conferences, participants, mute, unmute, lock, unlock, dial, transfer]",
+)
+BOTS: dict[str, dict[str, str]] = {  # how each row's bot is configured
+    "matrix": {"BACKUP_NOW_COOLDOWN": "0"},
+    "scoped dialler": {"policy": SCOPED_DIALLER},
+    "cooldown": {"BACKUP_NOW_COOLDOWN": "10m"},
+    "keep one": {"BACKUP_NOW_COOLDOWN": "0", "BACKUP_KEEP": "1"},
+}
+FOREIGN_TEAM = "T0EVILCORP"
+FRANK = participant_id("Frank Ng", "Board_Room")
+ALICE = participant_id("Alice Parkes", "VMR_1")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    name: str
+    bot: str  # a key of BOTS
+    send: Callable[[SecretBot], httpx.Response]
+    said: str  # a fragment of what the person is told; "" for an options list
+    public: bool = False
+    reached: tuple[str, ...] = ()  # the commands that reached the node, in order
+    no_request: bool = False  # not even a lookup reached the node
+    options: tuple[str, ...] | None = None  # for an options list: the values offered
+    before: Callable[[SecretBot, Seen], None] | None = None  # done first, not counted
+
+
+def typed_as(user: str, text: str) -> Callable[[SecretBot], httpx.Response]:
+    return lambda bot: bot.slack.command(text, user=user)
+
+
+def clicked_as(user: str, action_id: str, command: str) -> Callable[[SecretBot], httpx.Response]:
+    value = json.dumps({"c": command})
+    return lambda bot: bot.slack.click({"action_id": action_id, "value": value}, user=user)
+
+
+def from_abroad(
+    act: Callable[[SlackClient], httpx.Response],
+) -> Callable[[SecretBot], httpx.Response]:
+    """Sent by someone of another Slack workspace (Slack Connect, Enterprise Grid)."""
+
+    def send(bot: SecretBot) -> httpx.Response:
+        client = SlackClient(bot.url, bot.slack.secret, bot.slack.response_url, team=FOREIGN_TEAM)
+        try:
+            return act(client)
+        finally:
+            client.close()
+
+    return send
+
+
+def picker(user: str, callback: str) -> Callable[[SecretBot], httpx.Response]:
+    view = {"id": "V0MATRIX2", "type": "modal", "callback_id": callback}
+    return lambda bot: bot.slack.suggest(view, "conference_choice", "", user=user)
+
+
+def a_backup_first(bot: SecretBot, seen: Seen) -> None:
+    bot.slack.command("backup now", user=ADMIN)
+    seen.public("succeeded", timeout=10)
+
+
+IN_SCOPE_ALIASES = (
+    "meet@example.com",
+    "vmr1@meet.example.com",
+    "vmr2@meet.example.com",
+    "vmr3@meet.example.com",
+)
+ATTEMPTS = [
+    Attempt(
+        "dial: destination is an out-of-scope conference's alias",
+        "scoped dialler",
+        typed_as(SCOPED, "dial vmr1@meet.example.com board@example.com"),
+        "your `dial` permission does not cover conference board@example.com",
+    ),
+    Attempt(
+        "dial: the same through the form",
+        "scoped dialler",
+        lambda bot: submit(
+            "dial_form",
+            lambda t: {
+                "conference": chosen("vmr1@meet.example.com"),
+                "destination": {"value": "sip:board@example.com"},
+            },
+            lambda t: {},
+        )(bot, SCOPED, INSIDE),
+        "your `dial` permission does not cover conference sip:board@example.com",
+    ),
+    Attempt(
+        "dial: destination is an in-scope conference's alias",
+        "scoped dialler",
+        typed_as(SCOPED, "dial vmr1@meet.example.com vmr2@meet.example.com"),
+        "is dialling vmr2@meet.example.com into VMR_1",
+        public=True,
+        reached=("participant/dial",),
+    ),
+    Attempt(
+        "dial: an unscoped moderator may dial any conference in",
+        "scoped dialler",
+        typed_as(MODERATOR, "dial vmr1@meet.example.com board@example.com"),
+        "is dialling board@example.com into VMR_1",
+        public=True,
+        reached=("participant/dial",),
+    ),
+    Attempt(
+        "mute: a name only outside the scope",
+        "matrix",
+        typed_as(SCOPED, "mute fr"),
+        "No participant matching 'fr' in the conferences you moderate",
+    ),
+    Attempt(
+        "mute: an out-of-scope participant's id (a stale button)",
+        "matrix",
+        clicked_as(SCOPED, "participant_mute", f"mute {FRANK}"),
+        f"No participant has the id {FRANK} in the conferences you moderate",
+    ),
+    Attempt(
+        "mute: a name matching in and out of scope offers only the in-scope one",
+        "matrix",
+        typed_as(SCOPED, "mute e"),  # Alice Parkes, Alice Cooper, Eve Adams, ...
+        "participants match",
+    ),
+    Attempt(
+        "lock: an idle out-of-scope conference by its alias is not named",
+        "matrix",
+        typed_as(SCOPED, "lock townhall@example.com"),
+        "your `lock` permission does not cover conference townhall@example.com",
+    ),
+    Attempt(
+        "dial picker: only in-scope conferences",
+        "scoped dialler",
+        picker(SCOPED, "dial_form"),
+        "",
+        options=IN_SCOPE_ALIASES,
+    ),
+    Attempt(
+        "transfer picker: only in-scope conferences",
+        "scoped dialler",
+        picker(SCOPED, "transfer_form"),
+        "",
+        options=IN_SCOPE_ALIASES,
+    ),
+    Attempt(
+        "another workspace: typed, by an admin's user id",
+        "matrix",
+        from_abroad(lambda client: client.command(f"mute {ALICE}", user=ADMIN)),
+        "this bot takes commands only from its own Slack workspace",
+        no_request=True,
+    ),
+    Attempt(
+        "another workspace: a button",
+        "matrix",
+        from_abroad(
+            lambda client: client.click(
+                {"action_id": "participant_mute", "value": json.dumps({"c": f"mute {ALICE}"})},
+                user=ADMIN,
+            )
+        ),
+        "this bot takes commands only from its own Slack workspace",
+        no_request=True,
+    ),
+    Attempt(
+        "another workspace: a form's options",
+        "matrix",
+        from_abroad(
+            lambda client: client.suggest(
+                {"id": "V0MATRIX3", "type": "modal", "callback_id": "dial_form"},
+                "conference_choice",
+                "",
+                user=ADMIN,
+            )
+        ),
+        "",
+        no_request=True,
+        options=(),
+    ),
+    Attempt(
+        "backup now within the cooldown",
+        "cooldown",
+        typed_as(ADMIN, "backup now"),
+        "another is allowed from",
+        no_request=True,
+        before=a_backup_first,
+    ),
+    Attempt(
+        "backup now with more files than BACKUP_KEEP deletes nothing",
+        "keep one",
+        typed_as(ADMIN, "backup now"),
+        "Nothing was pruned: old backups are pruned only by the nightly job.",
+        public=True,
+        reached=("platform/backup_create",),
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def bots(launch: Launch) -> dict[str, SecretBot]:
+    return {name: launch(**env) for name, env in BOTS.items()}
+
+
+@pytest.mark.parametrize("attempt", ATTEMPTS, ids=[a.name for a in ATTEMPTS])
+def test_each_path_tried_reaches_the_node_only_as_the_row_says(
+    bots: dict[str, SecretBot], seen: Seen, simulator: Any, tally: Tally, attempt: Attempt
+) -> None:
+    bot = bots[attempt.bot]
+    simulator.control.settings(answer_delay=0.05, backup_delay=0.05)
+    if attempt.before is not None:
+        attempt.before(bot, seen)
+        seen.state.reset()
+    simulator.control.reset_stats()
+
+    response = attempt.send(bot)
+    tally.matrix_cells += 1
+
+    assert response.status_code == 200
+    if attempt.options is not None:
+        assert [o["value"] for o in response.json()["options"]] == list(attempt.options)
+    elif attempt.public:
+        seen.public(attempt.said, timeout=10)
+    else:
+        seen.private(attempt.said)
+    if attempt.reached:
+        wait_until(lambda: simulator.control.stats()["commands"], 5, attempt.reached[0])
+    if attempt.reached == ("participant/dial",):
+        seen.update("into VMR_1", timeout=5)  # followed until answered
+    stats = simulator.control.stats()
+    assert tuple(c["command"] for c in stats["commands"]) == attempt.reached
+    assert not [path for path in stats["requests"] if path.startswith("DELETE")]
+    if attempt.no_request:
+        assert stats["requests_total"] == 0
+    _names_no_one_outside_the_scope(seen)
+
+
+def test_a_scoped_role_granting_node_wide_permissions_stops_start_up(launch: Launch) -> None:
+    from bot.policy import PolicyError
+
+    policy = POLICY.replace(
+        "allow: [conferences, participants, mute, unmute, lock, unlock]",
+        "allow: [mute, sync, backup, restore]",
+    )
+    with pytest.raises(PolicyError, match="role 'vmr-moderator': sync, backup, restore act on"):
+        launch(policy=policy)
