@@ -36,7 +36,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from bot.audit import AuditError, AuditStore, Scrubber
-from bot.config import ConfigError, PexipSettings, Settings, SlackSettings
+from bot.config import (
+    ConfigError,
+    PexipSettings,
+    Settings,
+    SlackSettings,
+    transport_warnings,
+)
 from bot.messages import read_failed
 from bot.pexip import errors, status
 from bot.pexip.client import PexipClient, RetryPolicy
@@ -251,21 +257,7 @@ async def check_node(pexip: PexipSettings) -> CheckResult:
         f"{pexip.username} "
         f"accepted, {_count(len(running), 'conference')} running"
     )
-    return CheckResult.passed(NODE, detail, _transport_warnings(pexip))
-
-
-def _transport_warnings(pexip: PexipSettings) -> list[str]:
-    if pexip.manager_url.startswith("http://"):
-        return [
-            "PEXIP_MANAGER_URL uses plain http: the API password crosses the network "
-            "unencrypted (insecure); use https"
-        ]
-    if not pexip.verify_tls:
-        return [
-            "PEXIP_VERIFY_TLS=false: the node's certificate is not verified (insecure: anyone "
-            "on the network path could read the API password); set PEXIP_CA_BUNDLE instead"
-        ]
-    return []
+    return CheckResult.passed(NODE, detail, transport_warnings(pexip))
 
 
 async def check_slack(slack: SlackSettings) -> CheckResult:

@@ -283,6 +283,27 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+def transport_warnings(pexip: PexipSettings) -> list[str]:
+    """What is insecure about the way to the management node, in the operator's words."""
+    if pexip.manager_url.startswith("http://"):
+        return [
+            "PEXIP_MANAGER_URL uses plain http: the API password and every command cross the "
+            "network in clear (insecure); use https"
+        ]
+    if not pexip.verify_tls:
+        return [
+            "PEXIP_VERIFY_TLS=false: the node's certificate is not verified (insecure: anyone "
+            "on the network path could read the API password); set PEXIP_CA_BUNDLE instead"
+        ]
+    return []
+
+
+def warn_about_transport(pexip: PexipSettings) -> None:
+    """Logged at every start of `serve` and `clock`, so the risk is never silent."""
+    for warning in transport_warnings(pexip):
+        log.warning("%s", warning)
+
+
 def describe_validation_error(exc: ValidationError) -> str:
     """One line per bad variable, named as the user spells it, without echoing secret input."""
     lines = []

@@ -34,7 +34,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.backup_history import BackupHistory, HistoryError
 from bot.backup_notify import human_duration, notify, summary
 from bot.backups import BackupReport, Trigger, run_backup, utc_now
-from bot.config import BackupSettings, ConfigError, Settings, configure_logging
+from bot.config import (
+    BackupSettings,
+    ConfigError,
+    Settings,
+    configure_logging,
+    warn_about_transport,
+)
 from bot.database import database_url, ensure_sqlite_folder, make_engine
 from bot.pexip.client import PexipClient
 from bot.schedule import cron_trigger
@@ -180,6 +186,7 @@ def clock_settings(settings: Settings) -> BackupSettings:
 async def serve_clock(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
     """The clock until `stop` is set (by default: until SIGTERM or SIGINT)."""
     backup = clock_settings(settings)
+    warn_about_transport(settings.pexip())
     trigger, zone = backup_trigger(backup), ZoneInfo(backup.timezone)
     scheduler = AsyncIOScheduler(jobstores={"default": _job_store(settings)}, timezone=zone)
     scheduler.add_listener(_log_skipped, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)

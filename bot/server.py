@@ -30,7 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.app import Runtime, build_runtime
-from bot.config import Settings, configure_logging
+from bot.config import Settings, configure_logging, warn_about_transport
 from handlers import envelope
 
 log = logging.getLogger(__name__)
@@ -118,6 +118,7 @@ def freeze_start_up_objects() -> None:
 def serve(settings: Settings) -> int:
     configure_logging(settings.log_level)
     runtime = build_runtime(settings)
+    warn_about_transport(settings.pexip())
     freeze_start_up_objects()
     if runtime.slack.socket_mode:
         log.info("pexbot serving in Socket Mode (%s)", runtime.slack.command)

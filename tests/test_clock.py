@@ -328,6 +328,7 @@ def test_the_clock_process_logs_its_next_run_and_stops_cleanly_on_sigterm(
         r"next backup run at \d{4}-\d\d-\d\d 02:00:00 (GMT|BST) \(Europe/London\)", output
     )
     assert "clock stopped" in output and "Traceback" not in output
+    assert "PEXIP_MANAGER_URL uses plain http: the API password" in output  # the simulator's
 
 
 # --- pexbot backup run ---------------------------------------------------------------------

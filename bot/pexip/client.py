@@ -57,11 +57,7 @@ class RetryPolicy:
 
 def tls_verification(settings: PexipSettings) -> ssl.SSLContext | bool:
     """On by default; PEXIP_CA_BUNDLE adds a trust anchor; off only when explicitly asked."""
-    if not settings.verify_tls:
-        log.warning(
-            "PEXIP_VERIFY_TLS=false: the management node's certificate is NOT verified; "
-            "anyone on the network path could read the API password. Prefer PEXIP_CA_BUNDLE."
-        )
+    if not settings.verify_tls:  # warned at every start (`bot.config.warn_about_transport`)
         return False
     if settings.ca_bundle is not None:
         return ssl.create_default_context(cafile=str(settings.ca_bundle))
