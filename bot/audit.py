@@ -122,17 +122,17 @@ class AuditRow(_Base):
 
     @staticmethod
     def columns(entry: AuditEntry) -> dict[str, Any]:
-        """The row's values for an entry."""
+        """The row's values for an entry, each one storable whatever it holds (`storable`)."""
         return {
             "at": entry.at,
-            "user_id": entry.user,
-            "team_id": entry.team,
-            "channel_id": entry.channel,
-            "command": entry.command,
-            "target": entry.target,
+            "user_id": storable(entry.user, 64),
+            "team_id": storable(entry.team, 64),
+            "channel_id": storable(entry.channel, 64),
+            "command": storable(entry.command, 64),
+            "target": storable(entry.target),
             "outcome": entry.outcome.value,
-            "detail": entry.detail,
-            "correlation_id": entry.correlation_id,
+            "detail": storable(entry.detail),
+            "correlation_id": storable(entry.correlation_id, 32),
         }
 
     def entry(self) -> AuditEntry:
@@ -147,6 +147,20 @@ class AuditRow(_Base):
             detail=self.detail,
             correlation_id=self.correlation_id,
         )
+
+
+NUL_SHOWN_AS = "\u2400"  # ␀ SYMBOL FOR NULL
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def storable(text: str, limit: int | None = None) -> str:
+    """Text any database takes, so no row is ever lost to what a guest typed: PostgreSQL refuses
+    NUL in text (stored as ␀), no driver encodes a lone UTF-16 surrogate (from JSON `\\ud800`;
+    stored as U+FFFD), and the short columns are cut at their length (`…` marks the cut)."""
+    text = _SURROGATE.sub("\ufffd", text.replace("\x00", NUL_SHOWN_AS))
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text
 
 
 class AuditStore(TableStore):

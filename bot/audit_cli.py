@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import unicodedata
 from datetime import UTC, date, datetime
 
 from rich.console import Console
@@ -25,6 +26,29 @@ _OUTCOME_STYLES = {
     Outcome.INVALID: "magenta",
 }
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_BIDI = frozenset("\u061c\u200e\u200f\u2028\u2029") | frozenset(
+    chr(code) for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))
+)
+
+
+def _unsafe(char: str) -> bool:
+    """A character a terminal acts on instead of showing: C0/C1 controls and DEL (escape
+    sequences), and the marks that reorder or break the text around them."""
+    return unicodedata.category(char) == "Cc" or char in _BIDI
+
+
+def _escaped(char: str) -> str:
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def visible(text: str) -> str:
+    """Text for the terminal: every control character shown as an escape (`\\x1b`, `\\n`,
+    `\\u202e`), never sent raw."""
+    return "".join(_escaped(char) if _unsafe(char) else char for char in text)
 
 
 def parse_since(text: str) -> datetime:
@@ -80,7 +104,9 @@ def _read(database_url: str, limit: int, since: datetime | None) -> list[AuditEn
 
 def _print_json(console: Console, entries: list[AuditEntry]) -> None:
     for entry in entries:
-        console.file.write(json.dumps(entry.as_json(), ensure_ascii=False) + "\n")
+        line = json.dumps(entry.as_json(), ensure_ascii=False)  # escapes C0 controls itself
+        line = "".join(f"\\u{ord(c):04x}" if _unsafe(c) else c for c in line)  # C1, DEL, bidi
+        console.file.write(line + "\n")
     console.file.flush()
 
 
@@ -97,12 +123,12 @@ def _table(entries: list[AuditEntry], since: datetime | None) -> Table:
         style = _OUTCOME_STYLES[entry.outcome]
         table.add_row(
             f"{entry.at:%Y-%m-%d %H:%M:%S}",
-            escape(entry.user),
-            escape(entry.channel),
-            escape(entry.command),
-            escape(entry.target),
+            escape(visible(entry.user)),
+            escape(visible(entry.channel)),
+            escape(visible(entry.command)),
+            escape(visible(entry.target)),
             f"[{style}]{entry.outcome.value}[/]",
-            escape(entry.detail),
-            escape(entry.correlation_id),
+            escape(visible(entry.detail)),
+            escape(visible(entry.correlation_id)),
         )
     return table

@@ -311,3 +311,32 @@ async def test_audit_channel_post_through_slack(store, slack_api):
     (message,) = slack_api.state.messages()
     assert message.channel == "C0AUDIT01"
     assert message.text == f"success: U1 unlock VMR_1 (ref {recorded.correlation_id})"
+
+
+async def test_a_row_is_stored_whatever_its_text_holds(store):
+    """A guest named `Mallory\x00` once cost the row on PostgreSQL; a lone surrogate (JSON
+    `\\ud800`) or an over-long id must not cost it either."""
+    hostile = entry(
+        user="U" + "9" * 200,
+        command="mute\x00",
+        target="Mallory\x00 (VMR_1) \ud83d",
+        detail="node said \x00\x1b[2J",
+    )
+
+    await store.record(hostile)
+
+    [stored] = await store.recent(limit=5)
+    assert stored.target == "Mallory\u2400 (VMR_1) \ufffd"
+    assert stored.detail == "node said \u2400\x1b[2J"
+    assert stored.command == "mute\u2400"
+    assert len(stored.user) == 64 and stored.user.endswith("…")
+
+
+async def test_the_auditor_keeps_a_row_from_a_hostile_display_name(store):
+    auditor = Auditor(store)
+
+    await auditor.record(
+        user="U0MOD0001", command="disconnect", outcome="success", target="Mallory\x00 (VMR_1)"
+    )
+
+    assert [e.target for e in await store.recent(limit=5)] == ["Mallory\u2400 (VMR_1)"]

@@ -226,3 +226,48 @@ def test_pexbot_audit_table_and_mistakes_from_the_command_line(audit_db: str) ->
         assert result.returncode != 0
         assert "Traceback" not in result.stderr
         assert result.stderr.strip()
+
+
+HOSTILE = "Mallory\x1b[2J\x1b]0;pwned\x07\x9b31m \u202eevil\nnext"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def hostile_db(request: pytest.FixtureRequest, tmp_path) -> str:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/pexbot.db"
+    elif not POSTGRES_URL:
+        pytest.skip('PEXBOT_TEST_POSTGRES_URL is not set (eval "$(bash .ci/postgres.sh)")')
+    else:
+        reset_postgres(POSTGRES_URL)
+        url = POSTGRES_URL
+    store = AuditStore(url)
+    row = AuditEntry(
+        user="U0MOD0001",
+        command="disconnect",
+        target=f"{HOSTILE}\x00 (VMR_1)",
+        outcome=Outcome.SUCCESS,
+        detail=HOSTILE,
+    )
+    asyncio.run(store.record(row))
+    store.close()
+    return url
+
+
+def test_the_table_shows_control_characters_escaped_never_raw(hostile_db):
+    code, output = run(hostile_db)
+
+    assert code == 0
+    for raw in ("\x1b", "\x07", "\x9b", "\u202e"):
+        assert raw not in output
+    for shown in ("Mallory\\x1b[2J", "\\x07", "\\x9b31m", "\\u202eevil", "\\nnext", "\u2400"):
+        assert shown in output
+
+
+def test_json_escapes_every_control_character_and_still_parses(hostile_db):
+    code, output = run(hostile_db, as_json=True)
+
+    assert code == 0
+    for raw in ("\x1b", "\x07", "\x9b", "\u202e", "\x00"):
+        assert raw not in output
+    [line] = output.splitlines()
+    assert json.loads(line)["detail"] == HOSTILE
