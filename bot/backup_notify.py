@@ -32,6 +32,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.backups import BackupReport
 from bot.messages import escape
 from bot.slack_client import retry_handlers
+from bot.slack_limits import clip
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ STEP_WORDS = {
 }
 MAX_LISTED = 10
 SECTION_LIMIT = 2900  # Slack refuses a section text over 3000 characters
+FIELD_LIMIT = 2000  # and a section field over 2000
 
 Escape = Callable[[str], str]
 
@@ -166,14 +168,12 @@ def render_report(report: BackupReport) -> tuple[str, list[dict[str, Any]]]:
     blocks.append(_section(_pruned_detail(report)))
     if not report.succeeded:
         blocks.append(ActionsBlock(elements=[_retry_button()]))
-    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_context(report))]))
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip(_context(report), 3000))]))
     return summary(report, escape), [block.to_dict() for block in blocks]
 
 
 def _section(text: str) -> SectionBlock:
-    if len(text) > SECTION_LIMIT:
-        text = text[: SECTION_LIMIT - 1] + "…"
-    return SectionBlock(text=MarkdownTextObject(text=text))
+    return SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_LIMIT)))
 
 
 def _headline(report: BackupReport) -> str:
@@ -193,9 +193,10 @@ def _detail_fields(report: BackupReport) -> list[MarkdownTextObject]:
     stored = f"*Stored*\nmanagement node `{escape(report.stored_at.node)}`"
     if report.stored_at.local_path is not None:
         stored += f"\n`{escape(str(report.stored_at.local_path))}`"
-    fields = [MarkdownTextObject(text=stored)]
+    fields = [MarkdownTextObject(text=clip(stored, FIELD_LIMIT))]
     if report.failed_step == "prune" or not report.succeeded:
-        fields.append(MarkdownTextObject(text=f"*File*\n`{escape(report.filename or '?')}`"))
+        file = f"*File*\n`{escape(report.filename or '?')}`"
+        fields.append(MarkdownTextObject(text=clip(file, FIELD_LIMIT)))
     if report.sha256:
         fields.append(MarkdownTextObject(text=f"*SHA-256*\n`{report.sha256}`"))
     return fields

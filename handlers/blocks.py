@@ -21,17 +21,29 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot import slack_limits as limits
 from bot.messages import escape
 from bot.pexip.models import Conference, Participant
 from bot.resolve import Ambiguous
+from bot.slack_limits import clip, units
 from handlers.commands import BaseCommand, ParticipantRef
 from handlers.replies import Message
 
 MAX_ROWS = 20  # Slack allows 50 blocks a message; two per row, and room for header and notes
+TRANSFER_LABEL = 200  # the name carried in a Transfer button's value, for the form's title
 
 
 def button_value(command: str, refresh: str | None = None) -> str:
-    return json.dumps({"c": command, "r": refresh} if refresh else {"c": command})
+    """Unescaped non-ASCII (an emoji is 2 units, not the 12 of `\\ud83d\\ude00`); a refresh
+    that would not fit is dropped, and a command that cannot fit is a bug (ValueError)."""
+    value = json.dumps(
+        {"c": command, "r": refresh} if refresh else {"c": command}, ensure_ascii=False
+    )
+    if units(value) > limits.BUTTON_VALUE and refresh:
+        return button_value(command)
+    if units(value) > limits.BUTTON_VALUE:
+        raise ValueError(f"a button's command is too long for Slack ({units(value)} units)")
+    return value
 
 
 def read_button_value(value: str) -> tuple[str, str | None]:
@@ -83,14 +95,14 @@ def button(
     if confirm is not None:
         title, question = confirm
         dialog = ConfirmObject(
-            title=title[:100],
-            text=question[:300],
+            title=clip(title, limits.CONFIRM_TITLE),
+            text=clip(question, limits.CONFIRM_TEXT),
             confirm="Yes, go ahead",
             deny="Cancel",
             style="danger",
         )
     return ButtonElement(
-        text=label[:75],
+        text=clip(label, limits.BUTTON_TEXT),
         action_id=action_id,
         value=button_value(command, refresh),
         style=style,
@@ -99,15 +111,15 @@ def button(
 
 
 def message(text: str, blocks: Iterable[Block]) -> Message:
-    return Message(text=text, blocks=[block.to_dict() for block in blocks])
+    return Message(text=clip(text, limits.MESSAGE_TEXT), blocks=[b.to_dict() for b in blocks])
 
 
 def section(text: str) -> SectionBlock:
-    return SectionBlock(text=MarkdownTextObject(text=text[:3000]))
+    return SectionBlock(text=MarkdownTextObject(text=clip(text, limits.SECTION_TEXT)))
 
 
 def note(text: str) -> ContextBlock:
-    return ContextBlock(elements=[MarkdownTextObject(text=text[:3000])])
+    return ContextBlock(elements=[MarkdownTextObject(text=clip(text, limits.CONTEXT_TEXT))])
 
 
 # --- ambiguity ------------------------------------------------------------------------------
@@ -272,7 +284,7 @@ def participants_listing(
     ]
     if flags:
         title += f" ({', '.join(flags)})"
-    rows: list[Block] = [HeaderBlock(text=title[:150])]
+    rows: list[Block] = [HeaderBlock(text=clip(title, limits.HEADER_TEXT))]
     lines = []
     refresh = f"participants {conference.id}"
     for participant in participants[:MAX_ROWS]:
@@ -373,7 +385,8 @@ def _participant_buttons(
         if word in may
     ]
     if "transfer" in may and participant.is_transfer_supported:
-        value = json.dumps({"p": participant.id, "l": participant.label[:200], "r": refresh})
+        label = clip(participant.label, TRANSFER_LABEL)
+        value = json.dumps({"p": participant.id, "l": label, "r": refresh}, ensure_ascii=False)
         buttons.append(
             ButtonElement(text="Transfer", action_id="participant_transfer", value=value)
         )

@@ -13,6 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.command_queue import Command
 from bot.services import Services
+from bot.slack_limits import OPTION_TEXT, OPTION_VALUE, OPTIONS, clip, units
 from handlers import blocks, modals, runner
 from handlers.participants import OpenTransferForm
 from handlers.replies import Interaction, Replies, Source
@@ -190,9 +191,10 @@ class Listeners:
         except TimeoutError:
             log.warning("conference options: the management node did not answer in time")
             choices = []
+        fitting = [(label, value) for label, value in choices if units(value) <= OPTION_VALUE]
         await ack(
             options=[
-                {"text": {"type": "plain_text", "text": label[:75]}, "value": value}
-                for label, value in choices
+                {"text": {"type": "plain_text", "text": clip(label, OPTION_TEXT)}, "value": value}
+                for label, value in fitting[:OPTIONS]
             ]
         )

@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from bot import slack_limits as limits
+from bot.slack_limits import clip, units
 from handlers.commands import CALL_TYPES, PROTOCOLS, ROLES, Dial, ParticipantRef, Transfer
 from handlers.replies import Interaction
 
@@ -22,19 +24,22 @@ CONFERENCE_OPTIONS = "conference_choice"  # external select, served by the optio
 View = dict[str, Any]
 
 
-def _plain(text: str) -> dict[str, str]:
-    return {"type": "plain_text", "text": text[:150]}
+def _plain(text: str, limit: int = 150) -> dict[str, str]:
+    return {"type": "plain_text", "text": clip(text, limit)}
 
 
 def _option(label: str, value: str) -> dict[str, Any]:
-    return {"text": _plain(label), "value": value[:150]}
+    return {"text": _plain(label, limits.OPTION_TEXT), "value": value}
 
 
 def _select(action_id: str, choices: list[str], initial: str | None = None) -> dict[str, Any]:
+    """A name longer than an option's value may be is left out (cut, it would name another
+    location); it can still be typed: `dial ... location=<name>`."""
+    choices = [choice for choice in choices if units(choice) <= limits.OPTION_VALUE]
     element: dict[str, Any] = {
         "type": "static_select",
         "action_id": action_id,
-        "options": [_option(choice, choice) for choice in choices[:100]],
+        "options": [_option(choice, choice) for choice in choices[: limits.OPTIONS]],
     }
     if initial in choices:
         element["initial_option"] = _option(initial, initial)
@@ -133,7 +138,10 @@ def transfer_form(participant_label: str, private_metadata: str) -> View:
         "close": _plain("Cancel"),
         "private_metadata": private_metadata,
         "blocks": [
-            {"type": "section", "text": _plain(f"Move {participant_label} to another conference.")},
+            {
+                "type": "section",
+                "text": _plain(f"Move {participant_label} to another conference.", 3000),
+            },
             _input("to_alias", "Target conference alias", _conference_picker()),
             _input("role", "Role there", _select("value", list(ROLES)), optional=True),
         ],

@@ -35,6 +35,8 @@ class OpenTransferForm(BaseCommand):
     label: str
 
 
+MAX_ALIAS = 250  # the node's limit on a conference alias
+
 _NODE_COMMAND: dict[type[ParticipantCommand], type[pexip.ParticipantCommand]] = {
     Mute: pexip.MuteParticipant,
     Unmute: pexip.UnmuteParticipant,
@@ -87,6 +89,12 @@ async def on_participant(ctx: Context, command: ParticipantCommand) -> Done:
 
 async def transfer(ctx: Context, command: Transfer) -> Done:
     """Needs `transfer` on the participant's conference and on the target conference."""
+    if len(command.to_alias) > MAX_ALIAS:  # no alias is longer: a picker button could not hold it
+        raise UsageError(
+            f"A conference alias has at most {MAX_ALIAS} characters; that one has "
+            f"{len(command.to_alias)}. {usage_hint('transfer', ctx.services.slash)}",
+            "transfer",
+        )
     participant = await ctx.participant(command.participant, "transfer")
     refuse_unsupported("transfer", participant)
     source = ctx.target
