@@ -51,6 +51,10 @@ class Urls:
     bot_token: str
 
 
+TEAM = "T0BENCH01"
+"""The Slack workspace of the bench: auth.test answers it, the load sender speaks for it."""
+
+
 class _WatchedState(SlackState):
     """The stand-in's state, also keeping the first message per channel and waking waiters.
 
@@ -61,7 +65,7 @@ class _WatchedState(SlackState):
     def __init__(self) -> None:
         self.arrived = threading.Condition()
         self.outcomes: dict[str, Outcome] = {}
-        super().__init__()
+        super().__init__(team_id=TEAM)  # the workspace the load sender speaks for
 
     def record(self, method: str, params: dict[str, Any]) -> tuple[int, float | None, str | None]:
         answer = super().record(method, params)

@@ -23,9 +23,8 @@ from urllib.parse import urlencode, urlsplit
 
 from slack_sdk.signature import SignatureVerifier
 
-from bench.fixtures import Outcome
+from bench.fixtures import TEAM, Outcome
 
-TEAM = "T0BENCH01"
 _SUCCESS = re.compile(r"^<@\w+> (un)?muted ")
 _channels = itertools.count(1)
 
