@@ -8,6 +8,11 @@ Queued here, a waiting command is one small `partial`, and only `limit` are in p
 limit is well above any node cap, so a command that needs no node call (help, a typo) is not
 held up unless that many are already stuck waiting for the node. What cannot wait at all (a
 form, which Slack lets open only within 3 s of the click) runs at once, outside the limit.
+
+Every acknowledged command must run or be answered: the number of queue workers is counted
+by the workers themselves, synchronously with their last look at the queue, so a command
+submitted as a worker finishes (before its task is reaped), or while only at-once work is in
+progress, always finds or starts a worker.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ class CommandQueue:
             raise ValueError("a command queue needs a limit of at least 1")
         self.limit = limit
         self._waiting: deque[Command] = deque()
-        self._workers: set[asyncio.Task[None]] = set()
+        self._workers = 0  # queue workers that will look at `_waiting` again
+        self._tasks: set[asyncio.Task[None]] = set()  # every task in progress, at-once ones too
 
     def submit(self, command: Command, *, at_once: bool = False) -> None:
         """Run `command` after those already waiting, or `at_once` whatever is waiting (call it
@@ -40,22 +46,28 @@ class CommandQueue:
             self._start(self._run(command))
             return
         self._waiting.append(command)
-        if len(self._workers) < self.limit:
+        if self._workers < self.limit:
+            self._workers += 1
             self._start(self._work())
 
     def _start(self, work: Coroutine[Any, Any, None]) -> None:
-        worker = asyncio.get_running_loop().create_task(work, name="pexbot-command")
-        self._workers.add(worker)
-        worker.add_done_callback(self._workers.discard)
+        task = asyncio.get_running_loop().create_task(work, name="pexbot-command")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     @property
     def busy(self) -> bool:
         """Commands are waiting or in progress."""
-        return bool(self._waiting or self._workers)
+        return bool(self._waiting or self._running())
 
     async def _work(self) -> None:
-        while self._waiting:
-            await self._run(self._waiting.popleft())
+        try:
+            while self._waiting:
+                await self._run(self._waiting.popleft())
+        finally:
+            # no await between the last look at the queue and this: a submit after it starts
+            # a new worker, a submit before it was taken by the loop above
+            self._workers -= 1
 
     @staticmethod
     async def _run(command: Command) -> None:
@@ -82,6 +94,7 @@ class CommandQueue:
         for worker in running:
             worker.cancel()
         await asyncio.gather(*running, return_exceptions=True)
+        self._workers = 0  # a worker cancelled before it started never counted itself out
 
     def _running(self) -> set[asyncio.Task[None]]:
-        return {worker for worker in self._workers if not worker.done()}
+        return {task for task in self._tasks if not task.done()}

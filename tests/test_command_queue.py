@@ -127,3 +127,54 @@ async def test_after_the_grace_shutdown_cancels_and_says_how_many_got_no_answer(
 def test_a_queue_needs_room_for_at_least_one_command() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         CommandQueue(limit=0)
+
+
+async def test_a_command_queued_while_only_at_once_work_runs_still_runs() -> None:
+    """Limit 1: a form opened at once must not count as the queue's worker. Before the fix the
+    form filled the limit after the last worker had exited, and `late` was never run."""
+    queue, seen = CommandQueue(limit=1), Recorder()
+    form_gate = asyncio.Event()
+
+    async def open_form() -> None:
+        seen.started.append("form")
+        await form_gate.wait()
+        seen.finished.append("form")
+
+    queue.submit(seen.command("first", wait=False))
+    queue.submit(open_form, at_once=True)
+    await settle()  # `first` done, its worker gone; the form still open
+    queue.submit(seen.command("late", wait=False))
+    await settle()
+
+    assert seen.finished == ["first", "late"]
+    form_gate.set()
+    await asyncio.wait_for(queue.drain(grace=5), timeout=2)
+    assert not queue.busy
+
+
+async def test_a_command_queued_as_the_last_worker_finishes_still_runs() -> None:
+    """Submitted in the same loop turn the worker returns, before its task is reaped."""
+    queue, seen = CommandQueue(limit=1), Recorder()
+    late = seen.command("late", wait=False)
+
+    async def first() -> None:
+        seen.started.append("first")
+        # runs after this coroutine returns but before the done callbacks of its task
+        asyncio.get_running_loop().call_soon(queue.submit, late)
+
+    queue.submit(first)
+    await settle()
+    await settle()
+
+    assert seen.started == ["first", "late"]
+    await asyncio.wait_for(queue.drain(grace=5), timeout=2)
+    assert not queue.busy
+
+
+async def test_drain_waits_for_forms_opened_at_once_too() -> None:
+    queue, seen = CommandQueue(limit=1), Recorder()
+    queue.submit(seen.command("form"), at_once=True)
+    await settle()
+    asyncio.get_running_loop().call_later(0.05, seen.gate.set)
+    await queue.drain(grace=5)
+    assert seen.finished == ["form"]
