@@ -8,8 +8,6 @@ A slash command, a button click, a confirmation and a modal submission all becom
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -20,16 +18,11 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.slack_client import retry_handlers
 
-log = logging.getLogger(__name__)
-
 Source = Literal["slash", "button", "confirm", "modal", "options", "pick"]
 Blocks = list[dict[str, Any]]
 
 # The channel cannot take a bot message (bot not invited, a DM): answer through response_url.
 _NOT_POSTABLE = {"not_in_channel", "channel_not_found", "is_archived"}
-# slack_sdk's webhook client consults its retry handlers on 429 only: a response_url answering
-# 500 or 503 is tried again here, after these waits, as the Web API client does for its calls.
-RESPONSE_URL_RETRIES = (0.5, 1.0)
 
 
 @dataclass(frozen=True)
@@ -132,15 +125,11 @@ class Replies:
 
 
 async def _send(response_url: str, body: dict[str, Any], client: AsyncWebClient) -> WebhookResponse:
-    """POST to a response_url, honouring Retry-After on 429 and retrying a 500 or 503; over the
-    Web API client's keep-alive session when it has one (`Runtime.open`)."""
+    """POST to a response_url over the Web API client's keep-alive session when it has one
+    (`Runtime.open`). One retry policy, the Web API client's (`bot.slack_client`): slack_sdk's
+    webhook client applies it to every 4xx/5xx answer and dropped connection itself, so nothing
+    here tries again on top of it."""
     webhook = AsyncWebhookClient(
         response_url, session=client.session, retry_handlers=retry_handlers()
     )
-    for wait in RESPONSE_URL_RETRIES:
-        response = await webhook.send_dict(body)
-        if response.status_code not in (500, 503):
-            return response
-        log.info("a response_url answered HTTP %d; trying again in %gs", response.status_code, wait)
-        await asyncio.sleep(wait)
     return await webhook.send_dict(body)

@@ -127,6 +127,8 @@ def test_a_usage_answer_slack_never_takes_is_logged_with_its_reference(
         lambda: [e for e in bot.audit(20) if e.correlation_id == reference], 5, "the audit row"
     )[0]
     assert (entry.command, entry.outcome, entry.channel) == ("lock", "invalid", "C0LOST002")
+    # one retry policy: the first try and slack_sdk's two server-error retries, nothing on top
+    assert len(attempts(seen, "response_url")) == 3
 
 
 def test_an_audit_channel_slack_refuses_does_not_keep_the_answer_from_the_user(
