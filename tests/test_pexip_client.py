@@ -592,3 +592,67 @@ async def test_a_backup_without_version_fields_is_read_from_its_file_name() -> N
     documented = "pexip_backup_10-44-7-0-mgr_11_26902.0.0_16_01_28_15_36_16.tar.gpg"
     assert SystemBackup(filename=documented).release_and_build == ("11", "26902.0.0")
     assert SystemBackup(filename="backup.tar.gpg").release_and_build is None
+
+
+async def test_a_backup_download_takes_no_moderation_slot(
+    client: PexipClient, tmp_path: Path
+) -> None:
+    """One slot (PEXIP_MAX_CONCURRENCY=1): a lookup and a command go through while a download
+    is open. Before, the download held the only slot and both waited for its whole length."""
+    newest = (await backups.list_backups(client))[0]
+    path = f"{backups.BACKUPS}{newest.filename}/"
+    async with client.stream(path, operation="download backup") as response:
+        assert response.status_code == 200
+        alice = await asyncio.wait_for(participant_named(client, "Alice Parkes"), timeout=3)
+        await asyncio.wait_for(
+            client.command(commands.MuteParticipant(participant_id=alice.id)), timeout=3
+        )
+        body = b"".join([chunk async for chunk in response.aiter_bytes()])
+    assert len(body) == newest.size
+
+
+async def test_two_downloads_take_turns_instead_of_timing_out(
+    make_client: Callable[..., PexipClient], tmp_path: Path
+) -> None:
+    client = make_client(timeout=0.5)
+    newest = (await backups.list_backups(client))[0]
+    first, second = await asyncio.gather(
+        backups.download_backup(client, newest.filename, tmp_path / "one"),
+        backups.download_backup(client, newest.filename, tmp_path / "two"),
+    )
+    assert first.sha256 == second.sha256 and first.size == newest.size
+
+
+async def test_a_restore_package_is_sent_as_a_streamed_multipart_form(tmp_path: Path) -> None:
+    """The upload is read a piece at a time and parses as the form the node expects."""
+    import io
+
+    from python_multipart import parse_form
+
+    from bot.pexip import upload
+
+    package = tmp_path / 'odd "name".tar.gpg'
+    content = bytes(range(256)) * (3 * upload.PIECE // 256 + 7)
+    package.write_bytes(content)
+    form = upload.MultipartFile(fields={"passphrase": "s3cret"}, name="package", path=package)
+    pieces = [piece async for piece in form.stream()]
+    body = b"".join(pieces)
+
+    assert max(len(p) for p in pieces) <= upload.PIECE  # never the whole file at once
+    headers = form.headers()
+    assert int(headers["Content-Length"]) == len(body)
+    fields: dict[str, bytes] = {}
+    files: dict[str, tuple[bytes, bytes]] = {}
+
+    def on_field(field: Any) -> None:
+        fields[field.field_name.decode()] = field.value
+
+    def on_file(file: Any) -> None:
+        file.file_object.seek(0)
+        files[file.field_name.decode()] = (file.file_name, file.file_object.read())
+
+    parse_form(
+        {"Content-Type": headers["Content-Type"].encode()}, io.BytesIO(body), on_field, on_file
+    )
+    assert fields == {"passphrase": b"s3cret"}
+    assert files == {"package": (b"odd %22name%22.tar.gpg", content)}

@@ -4,6 +4,8 @@ Everything goes through `_send`, which holds a concurrency slot; `bot.pexip.answ
 place that turns transport failures and status codes into `bot.pexip.errors`. Following the
 vendor's guidance (serialise requests, reuse the HTTPS connection), the pool holds at most
 `max_concurrency` connections and at most that many requests are in flight; the rest wait.
+A backup download takes none of those slots (INTERFACE 2): it streams over a connection of its
+own, one download at a time, so a long download never holds up a moderator's command.
 
 Retries: reads retry with backoff while the node is unavailable. Commands change state, so a
 command is retried only when it surely never left (connection refused): a second `dial` after a
@@ -26,7 +28,7 @@ import httpx
 from pydantic import BaseModel
 
 from bot.config import PexipSettings
-from bot.pexip import answers, errors
+from bot.pexip import answers, errors, upload
 from bot.pexip.commands import BackupRestore, Command
 from bot.pexip.models import CommandResult
 
@@ -53,6 +55,18 @@ class RetryPolicy:
         if retry_after is not None:
             return retry_after if retry_after <= self.max_wait else None
         return min(self.max_wait, self.backoff * 2.0 ** (attempt - 1)) * random.uniform(0.8, 1.2)
+
+
+def _http_client(settings: PexipSettings, *, connections: int) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=settings.manager_url,
+        auth=httpx.BasicAuth(settings.username, settings.password.get_secret_value()),
+        timeout=httpx.Timeout(settings.timeout),
+        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+        verify=tls_verification(settings),
+        follow_redirects=False,
+        headers={"Accept": "application/json", "User-Agent": USER_AGENT},
+    )
 
 
 def tls_verification(settings: PexipSettings) -> ssl.SSLContext | bool:
@@ -106,18 +120,13 @@ class PexipClient:
         self.page_size = page_size
         self._retry = retry or RetryPolicy()
         self._slots = asyncio.Semaphore(cap)
-        self._http = httpx.AsyncClient(
-            base_url=settings.manager_url,
-            auth=httpx.BasicAuth(settings.username, settings.password.get_secret_value()),
-            timeout=httpx.Timeout(settings.timeout),
-            limits=httpx.Limits(max_connections=cap, max_keepalive_connections=cap),
-            verify=tls_verification(settings),
-            follow_redirects=False,
-            headers={"Accept": "application/json", "User-Agent": USER_AGENT},
-        )
+        self._http = _http_client(settings, connections=cap)
+        self._downloads = _http_client(settings, connections=1)  # outside the slots
+        self._download_turn = asyncio.Lock()  # one download at a time waits, not times out
 
     async def close(self) -> None:
         await self._http.aclose()
+        await self._downloads.aclose()
 
     async def __aenter__(self) -> PexipClient:
         return self
@@ -217,11 +226,12 @@ class PexipClient:
 
     @asynccontextmanager
     async def stream(self, path: str, *, operation: str) -> AsyncIterator[httpx.Response]:
-        """A streamed GET (backup downloads): the body is read by the caller, in chunks."""
-        async with self._slots:
-            request = self._http.build_request("GET", path)
+        """A streamed GET (backup downloads): the body is read by the caller, in chunks, over
+        the download connection, without taking a concurrency slot."""
+        async with self._download_turn:
+            request = self._downloads.build_request("GET", path)
             try:
-                response = await self._http.send(request, stream=True)
+                response = await self._downloads.send(request, stream=True)
             except httpx.HTTPError as exc:
                 raise await self._transport_error(exc, operation) from exc
             try:
@@ -262,14 +272,15 @@ class PexipClient:
         return lambda: self._send("POST", path, operation=command.operation, json=command.body())
 
     async def _send_restore(self, path: str, command: BackupRestore) -> httpx.Response:
-        with command.package.open("rb") as package:
-            return await self._send(
-                "POST",
-                path,
-                operation=command.operation,
-                data=command.body(),
-                files={"package": (command.package.name, package, "application/octet-stream")},
-            )
+        """The package is streamed from disk, read in a thread a piece at a time."""
+        form = upload.MultipartFile(fields=command.body(), name="package", path=command.package)
+        return await self._send(
+            "POST",
+            path,
+            operation=command.operation,
+            content=form.stream(),
+            headers=form.headers(),
+        )
 
     async def delete(self, path: str, *, operation: str) -> None:
         """DELETE once; a second try after an unanswered first could hit 404, so no retry."""
