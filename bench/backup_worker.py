@@ -6,7 +6,8 @@ MODE is one of
 - `pexbot`: `bot.pexip.backups.download_backup` (PexipClient, streamed, SHA-256 as it goes);
 - `httpx`: a plain copy as a script would write it: an httpx stream into the file, no hashing;
 - `hashed`: the same, computing the SHA-256 as it goes, as pexbot does (what the checksum costs);
-- `socket`: the same bytes copied off a plain socket into the file, no HTTP library at all.
+- `socket`: the same bytes copied off a plain socket into the file, no HTTP library at all;
+- `socket_hashed`: the same, computing the SHA-256 as it goes (the raw copy the target is about).
 Prints one JSON object: seconds, bytes, and the process's memory just before the download and
 at its peak during it (/proc/self/status).
 """
@@ -80,7 +81,7 @@ def hashed_copy(url: str, filename: str, destination: Path) -> int:
     return httpx_copy(url, filename, destination, hashed=True)
 
 
-def socket_copy(url: str, filename: str, destination: Path) -> int:
+def socket_copy(url: str, filename: str, destination: Path, *, hashed: bool = False) -> int:
     """HTTP/1.1 GET written by hand; the body copied from the socket into the file."""
     parts = urlsplit(url)
     auth = base64.b64encode(":".join(CREDENTIALS).encode()).decode()
@@ -90,18 +91,23 @@ def socket_copy(url: str, filename: str, destination: Path) -> int:
     )
     buffer = bytearray(BUFFER)
     view = memoryview(buffer)
+    digest = hashlib.sha256()
     with socket.create_connection((parts.hostname, parts.port)) as sock:
         sock.sendall(request.encode())
         head, body = _read_head(sock)
         length = content_length(head)
         with destination.open("wb") as out:
             out.write(body)
+            if hashed:
+                digest.update(body)
             copied = len(body)
             while copied < length:
                 got = sock.recv_into(view)
                 if not got:
                     raise ConnectionError(f"closed after {copied} of {length} bytes")
                 out.write(view[:got])
+                if hashed:
+                    digest.update(view[:got])
                 copied += got
     return copied
 
@@ -119,11 +125,16 @@ def _read_head(sock: socket.socket) -> tuple[bytes, bytes]:
     return head, body
 
 
+def socket_hashed_copy(url: str, filename: str, destination: Path) -> int:
+    return socket_copy(url, filename, destination, hashed=True)
+
+
 COPIES = {
     "pexbot": pexbot_copy,
     "httpx": httpx_copy,
     "hashed": hashed_copy,
     "socket": socket_copy,
+    "socket_hashed": socket_hashed_copy,
 }
 
 

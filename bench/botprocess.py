@@ -36,6 +36,7 @@ class BotConfig:
     database_file: Path
     max_concurrency: int = 1
     source: Path = REPO
+    environment: tuple[tuple[str, str], ...] = ()  # more variables, e.g. for backups
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ def bot_environment(config: BotConfig, port: int) -> dict[str, str]:
         PERMISSIONS_FILE=str(config.permissions_file),
         DATABASE_URL=f"sqlite:///{config.database_file}",
     )
+    env.update(config.environment)
     return env
 
 

@@ -115,7 +115,9 @@ class Stack:
 
     # --- the bot ------------------------------------------------------------------------
 
-    def bot_config(self, max_concurrency: int) -> BotConfig:
+    def bot_config(
+        self, max_concurrency: int, environment: tuple[tuple[str, str], ...] = ()
+    ) -> BotConfig:
         return BotConfig(
             simulator_url=self.urls.simulator,
             slack_api_url=self.urls.slack_api,
@@ -125,19 +127,22 @@ class Stack:
             database_file=self.workdir / "audit.db",
             max_concurrency=max_concurrency,
             source=self.bot_source,
+            environment=environment,
         )
 
     def bot(self, max_concurrency: int = 1) -> BotProcess:
         """The running bot if it has this cap, else a fresh one."""
         current = self._bot
-        if current and current.alive() and current.config.max_concurrency == max_concurrency:
+        if current and current.alive() and current.config == self.bot_config(max_concurrency):
             return current
         return self.restart_bot(max_concurrency)
 
-    def restart_bot(self, max_concurrency: int = 1) -> BotProcess:
+    def restart_bot(
+        self, max_concurrency: int = 1, environment: tuple[tuple[str, str], ...] = ()
+    ) -> BotProcess:
         self.stop_bot()
         name = f"bot-{len(self.history) + 1}"
-        bot = BotProcess(self.bot_config(max_concurrency), self.workdir, name)
+        bot = BotProcess(self.bot_config(max_concurrency, environment), self.workdir, name)
         started_in = bot.start()
         self._bot = bot
         self.history.append(BotRecord(name, max_concurrency, started_in))

@@ -20,6 +20,7 @@ TARGETS = {
     "vendor": 2,  # one connection: PexipClient, and the bot
     "inflight": 2,  # cap 1, cap 5
     "backup": 2,  # RSS growth, speed
+    "busy": 1,  # overhead while a backup downloads, against idle
     "startup": 0,
 }
 

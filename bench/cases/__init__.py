@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench.cases import ack, backup, e2e, inflight, startup, vendor
+from bench.cases import ack, backup, busy, e2e, inflight, startup, vendor
 from bench.plan import Plan
 from bench.results import CaseResult
 from bench.stack import Stack
@@ -18,4 +18,5 @@ CASES: dict[str, Case] = {
     "vendor": vendor.run,
     "inflight": inflight.run,
     "backup": backup.run,
+    "busy": busy.run,
 }

@@ -1,8 +1,9 @@
 """Backup download: a 1 GiB backup file the simulator generates on the fly, downloaded by
 `bot.pexip.backups.download_backup` in a child process, against raw loopback copies of the same
-bytes (`bench.backup_worker`), in turns: a plain socket copy (no HTTP library), a plain httpx
-stream into a file, and the same stream hashed as it goes (what the checksum alone costs). The
-target's raw copy is the faster of the first two in the run. Peak RSS growth is the child's
+bytes (`bench.backup_worker`), in turns: a plain socket copy (no HTTP library), the same socket
+copy computing the SHA-256 as it goes, a plain httpx stream into a file, and the same stream
+hashed as it goes (what the checksum alone costs). Verifying is part of the work, so the target's
+raw copy is the faster of the two that also compute the SHA-256. Peak RSS growth is the child's
 VmHWM during the download minus its VmRSS just before (VmHWM reset through
 /proc/self/clear_refs)."""
 
@@ -26,6 +27,7 @@ MAX_GROWTH_MIB = 50.0
 MIN_SPEED = 0.80
 LABELS = {
     "socket": "socket copy",
+    "socket_hashed": "socket copy + SHA-256",
     "httpx": "httpx copy",
     "hashed": "httpx copy + SHA-256",
     "pexbot": "download_backup",
@@ -89,17 +91,24 @@ def run(stack: Stack, plan: Plan) -> CaseResult:
         f"{growth['pexbot']:.1f} MiB",
         growth["pexbot"] < MAX_GROWTH_MIB,
     )
-    raw = min(seconds["socket"], seconds["httpx"])
+    raw = min(seconds["socket_hashed"], seconds["hashed"])
+    result.add(
+        "speed_vs_raw_hashed",
+        "download_backup speed / faster raw copy + SHA-256",
+        round(raw / seconds["pexbot"], 2),
+        "×",
+    )
     result.judge(
-        "backup speed against a raw copy (the faster of socket and httpx)",
+        "backup speed against a raw copy that also computes SHA-256 "
+        "(the faster of socket and httpx)",
         f"≥ {MIN_SPEED:.0%}",
         f"{raw / seconds['pexbot']:.0%}",
         raw / seconds["pexbot"] >= MIN_SPEED,
     )
     result.notes.append(
-        f"{size_mib:,.0f} MiB file; {plan.backup_rounds} round(s) of socket, httpx, hashed httpx "
-        "and download_backup copies, each in a fresh process, written to a temporary folder on "
-        "disk and deleted at once. download_backup computes the SHA-256 as it goes; of the raw "
-        "copies only 'httpx copy + SHA-256' does."
+        f"{size_mib:,.0f} MiB file; {plan.backup_rounds} round(s) of socket, hashed socket, "
+        "httpx, hashed httpx and download_backup copies, each in a fresh process, written to a "
+        "temporary folder on disk and deleted at once. download_backup computes the SHA-256 as "
+        "it goes (in a thread, one batch behind the network), as the two hashed raw copies do."
     )
     return result
