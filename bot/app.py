@@ -16,6 +16,7 @@ from bot.acks import prompt_acks
 from bot.audit import Auditor, AuditStore
 from bot.backup_history import BackupHistory
 from bot.config import Settings, SlackSettings
+from bot.mrkdwn import as_mrkdwn
 from bot.permissions import Authorizer, load_policy
 from bot.pexip.client import PexipClient
 from bot.services import BackupServices, Services
@@ -110,6 +111,6 @@ def build_runtime(settings: Settings) -> Runtime:
 
 def _poster(web: AsyncWebClient):  # type: ignore[no-untyped-def]
     async def post(channel: str, text: str) -> None:
-        await web.chat_postMessage(channel=channel, text=text)
+        await web.chat_postMessage(channel=channel, text=as_mrkdwn(text))
 
     return post

@@ -27,7 +27,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from bot.database import TableStore, UTCDateTime
 from bot.group_commit import GroupCommit
-from bot.messages import escape
+from bot.mrkdwn import Mrkdwn, literal
 
 log = logging.getLogger(__name__)
 
@@ -82,15 +82,15 @@ class AuditEntry(BaseModel):
             "correlation_id": self.correlation_id,
         }
 
-    def summary(self) -> str:
-        """One line of plain text for AUDIT_CHANNEL; Slack control characters are escaped."""
+    def summary(self) -> Mrkdwn:
+        """One line for AUDIT_CHANNEL: every part of it is outside text, shown literally."""
         what = f"{self.command} {self.target}".strip()
         where = f" in {self.channel}" if self.channel else ""
         detail = f" — {self.detail}" if self.detail else ""
         line = (
             f"{self.outcome.value}: {self.user} {what}{where}{detail} (ref {self.correlation_id})"
         )
-        return escape(" ".join(line.split()))
+        return literal(" ".join(line.split()))
 
 
 # --- storage -------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The backup notification: one Slack message per run, in BACKUP_CHANNEL.
 
-`render_report` gives the plain-text fallback and the Block Kit blocks; `summary` is the same
-one-line account without Slack escaping, for `pexbot backup run`. `notify` posts it, retrying
+`render_report` gives the plain-text fallback and the Block Kit blocks, every name and node word
+in them made literal by `bot.mrkdwn.literal`; `summary` is the same one-line account without
+Slack escaping, for `pexbot backup run`. `notify` posts it, retrying
 429 (after Retry-After) and 500/503 (with backoff) as Slack advises, and returns False with an
 error log if it could not: a lost notification must not hide the backup's own outcome.
 """
@@ -30,9 +31,8 @@ from slack_sdk.models.blocks import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.backups import BackupReport
-from bot.messages import escape
+from bot.mrkdwn import Mrkdwn, literal, mention, shorten
 from bot.slack_client import retry_handlers
-from bot.slack_limits import clip
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def _title(report: BackupReport) -> str:
     if report.trigger == "schedule":
         return "Scheduled backup"
     if report.requested_by:
-        return f"Backup requested by <@{report.requested_by}>"
+        return f"Backup requested by {mention(report.requested_by)}"
     return "Backup run from the command line" if report.trigger == "cli" else "Backup"
 
 
@@ -157,7 +157,7 @@ def _plural(count: int, noun: str) -> str:
 # --- blocks ------------------------------------------------------------------------------
 
 
-def render_report(report: BackupReport) -> tuple[str, list[dict[str, Any]]]:
+def render_report(report: BackupReport) -> tuple[Mrkdwn, list[dict[str, Any]]]:
     """(plain-text fallback, Block Kit blocks as dicts) for one run."""
     blocks: list[Block] = [_section(_headline(report))]
     late = _late_words(report)
@@ -168,35 +168,38 @@ def render_report(report: BackupReport) -> tuple[str, list[dict[str, Any]]]:
     blocks.append(_section(_pruned_detail(report)))
     if not report.succeeded:
         blocks.append(ActionsBlock(elements=[_retry_button()]))
-    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip(_context(report), 3000))]))
-    return summary(report, escape), [block.to_dict() for block in blocks]
+    context = shorten(Mrkdwn(_context(report)), 3000)
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=context)]))
+    # rendered: every outside value in the summary went through `literal` (its `esc`)
+    return Mrkdwn(summary(report, literal), summary(report)), [b.to_dict() for b in blocks]
 
 
 def _section(text: str) -> SectionBlock:
-    return SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_LIMIT)))
+    # rendered: every outside value in it went through `literal`
+    return SectionBlock(text=MarkdownTextObject(text=shorten(Mrkdwn(text), SECTION_LIMIT)))
 
 
 def _headline(report: BackupReport) -> str:
     if report.succeeded:
         return (
             f":white_check_mark: *{_title(report)} succeeded*: "
-            f"`{escape(report.filename or '?')}`"
+            f"`{literal(report.filename or '?')}`"
             + (f" ({human_size(report.size)})" if report.size is not None else "")
             + f" in {human_duration(report.duration)}."
         )
     step = STEP_WORDS.get(report.failed_step or "", "running")
-    return f":x: *{_title(report)} failed* while {step}.\n{escape(report.reason)}"
+    return f":x: *{_title(report)} failed* while {step}.\n{literal(report.reason)}"
 
 
 def _detail_fields(report: BackupReport) -> list[MarkdownTextObject]:
     assert report.stored_at is not None
-    stored = f"*Stored*\nmanagement node `{escape(report.stored_at.node)}`"
+    stored = f"*Stored*\nmanagement node `{literal(report.stored_at.node)}`"
     if report.stored_at.local_path is not None:
-        stored += f"\n`{escape(str(report.stored_at.local_path))}`"
-    fields = [MarkdownTextObject(text=clip(stored, FIELD_LIMIT))]
+        stored += f"\n`{literal(str(report.stored_at.local_path))}`"
+    fields = [MarkdownTextObject(text=shorten(Mrkdwn(stored), FIELD_LIMIT))]
     if report.failed_step == "prune" or not report.succeeded:
-        file = f"*File*\n`{escape(report.filename or '?')}`"
-        fields.append(MarkdownTextObject(text=clip(file, FIELD_LIMIT)))
+        file = f"*File*\n`{literal(report.filename or '?')}`"
+        fields.append(MarkdownTextObject(text=shorten(Mrkdwn(file), FIELD_LIMIT)))
     if report.sha256:
         fields.append(MarkdownTextObject(text=f"*SHA-256*\n`{report.sha256}`"))
     return fields
@@ -216,7 +219,7 @@ def _pruned_detail(report: BackupReport) -> str:
 
 
 def _listed(names: tuple[str, ...]) -> str:
-    shown = ", ".join(f"`{escape(name)}`" for name in names[:MAX_LISTED])
+    shown = ", ".join(f"`{literal(name)}`" for name in names[:MAX_LISTED])
     more = len(names) - MAX_LISTED
     return shown + (f" and {more} more" if more > 0 else "")
 

@@ -4,12 +4,16 @@
 it is audited; this module words it. A test fails if a `PexipError` subclass, or a command that
 reaches the node, has no sentence here (tests/test_messages.py). Raw `str(exc)` of an unknown
 error is never shown: the user gets a reference to quote, the log gets the traceback.
+
+Every sentence is `Mrkdwn` built with `bot.mrkdwn.render`: the names, typed text and node words
+in it are made literal there, and nowhere else.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
+from bot.mrkdwn import Mrkdwn, mention, render
 from bot.pexip import errors
 
 Outcome = Literal["success", "error", "denied", "invalid"]
@@ -46,19 +50,14 @@ PEXIP_SENTENCES: dict[type[errors.PexipError], str] = {
 }
 
 
-def escape(text: str) -> str:
-    """Text from users or the node, made safe inside Slack mrkdwn (no pings, no links)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def pexip_sentence(exc: errors.PexipError) -> str:
+def pexip_sentence(exc: errors.PexipError) -> Mrkdwn:
     """The sentence for a node error; `detail` is the node's own words without our prefix."""
     for cls in type(exc).__mro__:
         if cls in PEXIP_SENTENCES:
             detail = (
                 exc.message.removeprefix(f"{exc.operation}: ") if exc.operation else exc.message
             )
-            return PEXIP_SENTENCES[cls].format(detail=detail.rstrip("."), what=_what_to_check(exc))
+            return render(PEXIP_SENTENCES[cls], detail=detail.rstrip("."), what=_what_to_check(exc))
     raise LookupError(f"no sentence for {type(exc).__name__}")  # pragma: no cover - tested
 
 
@@ -73,40 +72,42 @@ def _what_to_check(exc: errors.PexipError) -> str:
     return "the backup list" if "backup" in exc.operation else "the participant list"
 
 
-def command_failed(actor: str, action: str, exc: errors.PexipError) -> str:
+def command_failed(actor: str, action: Mrkdwn, exc: errors.PexipError) -> Mrkdwn:
     """A command sent to the node failed: said in the channel, naming who tried what, and
     whether it happened."""
+    who, sentence = mention(actor), pexip_sentence(exc)
     if isinstance(exc, errors.NoAnswer):
-        return f"<@{actor}> asked to {action}: {pexip_sentence(exc)}"
+        return render("{} asked to {}: {}", who, action, sentence)
     if isinstance(exc, errors.UnexpectedResponse):
-        unknown = UNREADABLE_AFTER_COMMAND.format(what=_what_to_check(exc))
-        return f"<@{actor}> asked to {action}: {pexip_sentence(exc)} {unknown}"
-    return f"<@{actor}> tried to {action}, but it did not happen. {pexip_sentence(exc)}"
+        unknown = render(UNREADABLE_AFTER_COMMAND, what=_what_to_check(exc))
+        return render("{} asked to {}: {} {}", who, action, sentence, unknown)
+    return render("{} tried to {}, but it did not happen. {}", who, action, sentence)
 
 
-def read_failed(exc: errors.PexipError) -> str:
+def read_failed(exc: errors.PexipError) -> Mrkdwn:
     """The sentence for a failed read: nothing was sent, so nothing is in doubt."""
-    return READ_UNANSWERED if isinstance(exc, errors.NoAnswer) else pexip_sentence(exc)
+    return render(READ_UNANSWERED) if isinstance(exc, errors.NoAnswer) else pexip_sentence(exc)
 
 
-def lookup_failed(exc: errors.PexipError) -> str:
+def lookup_failed(exc: errors.PexipError) -> Mrkdwn:
     """A lookup before any command was sent failed: said privately."""
-    return f"Nothing was done. {read_failed(exc)}"
+    return render("Nothing was done. {}", read_failed(exc))
 
 
-def internal_error(reference: str) -> str:
-    return (
+def internal_error(reference: str) -> Mrkdwn:
+    return render(
         "Sorry, something went wrong inside pexbot and nothing may have been done. "
-        f"Quote reference `{reference}` to your administrator."
+        "Quote reference `{}` to your administrator.",
+        reference,
     )
 
 
-def denied(detail: str, reference: str) -> str:
-    return f":no_entry: Not allowed: {detail}. (ref `{reference}`)"
+def denied(detail: str, reference: str) -> Mrkdwn:
+    return render(":no_entry: Not allowed: {}. (ref `{}`)", detail, reference)
 
 
-def usage(message: str) -> str:
-    return f":warning: {message}"
+def usage(message: str) -> Mrkdwn:
+    return render(":warning: {}", message)
 
 
 # After a name that matched nothing: the listing that shows what there is.
@@ -116,9 +117,14 @@ SEE_LISTING: dict[str, str] = {
 }
 
 
-def no_match(message: str, slash: str, listing: str = "conferences") -> str:
-    hint = SEE_LISTING[listing].format(slash=slash)
-    return f":mag: {message[0].upper()}{message[1:]}. {hint}"
+def no_match(message: str, slash: str, listing: str = "conferences") -> Mrkdwn:
+    """`message` is our wording with what was looked for in it: made literal whole, unless it
+    was rendered already."""
+    hint = render(SEE_LISTING[listing], slash=slash)
+    sentence = message[:1].upper() + message[1:]  # the first character is never markup
+    return render(
+        ":mag: {}. {}", Mrkdwn(sentence) if isinstance(message, Mrkdwn) else sentence, hint
+    )
 
 
 # Past-tense outcomes in the channel: "<@U1> muted Alice Parkes in VMR_1".
@@ -158,14 +164,14 @@ TRY: dict[str, str] = {
 }
 
 
-def whom(participant: str, conference: str) -> str:
+def whom(participant: str, conference: str) -> Mrkdwn:
     """A participant as outcomes name them: "Alice Parkes in VMR_1"."""
-    return f"{participant} in {conference}"
+    return render("{} in {}", participant, conference)
 
 
-def done(actor: str, word: str, target: str) -> str:
-    return f"<@{actor}> {DONE[word].format(target=target)}."
+def done(actor: str, word: str, target: str) -> Mrkdwn:
+    return render("{} {}.", mention(actor), render(DONE[word], target=target))
 
 
-def attempted(word: str, target: str) -> str:
-    return TRY[word].format(target=target)
+def attempted(word: str, target: str) -> Mrkdwn:
+    return render(TRY[word], target=target)

@@ -11,10 +11,11 @@ The file format lives in `bot.policy`; its public names are re-exported here.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SkipValidation
 
+from bot.mrkdwn import Mrkdwn, channel, code, join, render
 from bot.policy import (
     ALWAYS_ALLOWED,
     NODE_WIDE,
@@ -59,7 +60,7 @@ class Decision(BaseModel):
     allowed: bool
     permission: str
     reason: DenialReason | None = None
-    detail: str = ""
+    detail: Annotated[str, SkipValidation] = ""  # `Mrkdwn` for Slack, kept as it is
 
     @classmethod
     def allow(cls, permission: str) -> Decision:
@@ -147,7 +148,8 @@ class Authorizer:
         try:
             groups = await self._groups_of(user_id)
         except MembershipUnavailable as exc:
-            return Decision.deny(permission, "membership_unavailable", f"{exc}, so it was refused")
+            detail = render("{}, so it was refused", str(exc))
+            return Decision.deny(permission, "membership_unavailable", detail)
         return self._decide(permission, conference, self._policy.roles_of(user_id, groups), shown)
 
     async def profile(self, user_id: str) -> UserProfile:
@@ -178,9 +180,8 @@ class Authorizer:
     ) -> Decision:
         holding = [self._role(name) for name in names if self._role(name).grants(permission)]
         if not holding:
-            return Decision.deny(
-                permission, "missing_permission", f"you need the `{permission}` permission"
-            )
+            needed = render("you need the {} permission", code(permission))
+            return Decision.deny(permission, "missing_permission", needed)
         if conference is None or any(role.covers(conference) for role in holding):
             return Decision.allow(permission)
         return Decision.deny(
@@ -201,9 +202,9 @@ class Authorizer:
         role = self._role(name)
         return RoleGrant(role=name, permissions=role.permissions, conferences=role.conferences)
 
-    def _channel_detail(self) -> str:
-        channels = ", ".join(f"<#{channel}>" for channel in self._policy.channels or ())
-        return f"commands are only accepted in {channels}"
+    def _channel_detail(self) -> Mrkdwn:
+        channels = join(", ", (channel(c) for c in self._policy.channels or ()))
+        return render("commands are only accepted in {}", channels)
 
 
 def _union(groups: Iterable[tuple[str, ...]]) -> tuple[str, ...]:
@@ -211,9 +212,11 @@ def _union(groups: Iterable[tuple[str, ...]]) -> tuple[str, ...]:
     return tuple(name for name in PERMISSIONS if name in held)
 
 
-def _scope_detail(permission: str, conference: str, roles: list[Role]) -> str:
-    patterns = ", ".join(dict.fromkeys(p for role in roles for p in role.conferences or ()))
-    return (
-        f"your `{permission}` permission does not cover conference {conference} "
-        f"(it covers {patterns})"
+def _scope_detail(permission: str, conference: str, roles: list[Role]) -> Mrkdwn:
+    patterns = dict.fromkeys(p for role in roles for p in role.conferences or ())
+    return render(
+        "your {} permission does not cover conference {} (it covers {})",
+        code(permission),
+        conference,
+        join(", ", (code(pattern) for pattern in patterns)),
     )

@@ -7,6 +7,7 @@ exact matches first, then substrings; optionally narrowed with `in <conference>`
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 
 from bot.pexip import errors, lookup, status
@@ -57,12 +58,18 @@ def _strip_scheme(alias: str) -> str:
 def _names(participant: Participant) -> list[str]:
     names = [participant.display_name, *participant.aliases]
     names += [_strip_scheme(alias) for alias in participant.aliases]
-    return [name.casefold() for name in names if name]
+    return [_folded(name) for name in names if name]
+
+
+def _folded(text: str) -> str:
+    """Compared case-insensitively and under NFKC, so a name copied from a message (where
+    `bot.mrkdwn.literal` shows `*` `_` `~` as fullwidth lookalikes) still matches."""
+    return unicodedata.normalize("NFKC", text).casefold()
 
 
 def match_participants(pool: list[Participant], text: str) -> list[Participant]:
     """Exact (case-insensitive) matches if any, else every substring match."""
-    wanted = text.strip().casefold()
+    wanted = _folded(text.strip())
     exact = [p for p in pool if wanted in _names(p)]
     return exact or [p for p in pool if any(wanted in name for name in _names(p))]
 

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from bot.mrkdwn import Mrkdwn, render
 from handlers.commands import ParticipantRef
 from handlers.tokens import Token
 from handlers.usage import did_you_mean, listed, show, show_tokens
@@ -27,7 +28,7 @@ QUOTE_NAMES = "Put a name with spaces in quotes."
 class Problem(Exception):
     """What was wrong with the text, and the command word when known."""
 
-    def __init__(self, sentence: str, command: str | None) -> None:
+    def __init__(self, sentence: Mrkdwn, command: str | None) -> None:
         super().__init__(sentence)
         self.sentence = sentence
         self.command = command
@@ -49,23 +50,27 @@ def split(word: str, tokens: Sequence[Token], allowed: tuple[str, ...]) -> Args:
         if token.key is not None:
             key, value = _option(word, token.key, token, allowed)
             if key in options:
-                raise Problem(f"`{key}=` is given twice; give each option once.", word)
+                raise Problem(render("`{}=` is given twice; give each option once.", key), word)
             options[key] = value
     return Args(word, tuple(token for token in tokens if token.key is None), options)
 
 
 def _option(word: str, typed: str, token: Token, allowed: tuple[str, ...]) -> tuple[str, str]:
     if not allowed:
-        sentence = f"`{word}` takes no options, but got {show(token.shown)}."
-        raise Problem(f"{sentence} If the `=` is part of a name, put the name in quotes.", word)
+        sentence = render("`{}` takes no options, but got {}.", word, show(token.shown))
+        raise Problem(
+            render("{} If the `=` is part of a name, put the name in quotes.", sentence), word
+        )
     key = typed.lower().replace("-", "_")
     if key not in allowed:
         known = listed(f"{option}=" for option in allowed)
-        sentence = f"`{word}` has no option {show(typed + '=')}; its options are {known}."
-        raise Problem(sentence + did_you_mean(key, allowed, suffix="="), word)
+        sentence = render(
+            "`{}` has no option {}; its options are {}.", word, show(typed + "="), known
+        )
+        raise Problem(render("{}{}", sentence, did_you_mean(key, allowed, suffix="=")), word)
     value = token.text.strip()
     if not value:
-        raise Problem(f"`{key}=` needs a value after the `=`.", word)
+        raise Problem(render("`{}=` needs a value after the `=`.", key), word)
     return key, value
 
 
@@ -73,17 +78,20 @@ def nothing(args: Args, word: str | None = None) -> None:
     """Refuse any positional value (`word` names the command in the sentence if not `args.word`)."""
     if args.positional:
         shown = show_tokens(args.positional)
-        raise Problem(f"`{word or args.word}` takes nothing after it, but got {shown}.", args.word)
+        sentence = render("`{}` takes nothing after it, but got {}.", word or args.word, shown)
+        raise Problem(sentence, args.word)
 
 
 def single(args: Args, what: str, advice: str = "") -> Token:
     """Exactly one positional value, `what` the command needs."""
     if not args.positional:
-        raise Problem(f"`{args.word}` needs {what}.", args.word)
+        raise Problem(render("`{}` needs {}.", args.word, what), args.word)
     if len(args.positional) > 1:
         shown = show_tokens(args.positional)
-        sentence = f"`{args.word}` takes {what}, but got {len(args.positional)} values: {shown}."
-        raise Problem(f"{sentence} {advice}".rstrip(), args.word)
+        sentence = render(
+            "`{}` takes {}, but got {} values: {}.", args.word, what, len(args.positional), shown
+        )
+        raise Problem(render("{} {}", sentence, advice) if advice else sentence, args.word)
     return args.positional[0]
 
 
@@ -91,18 +99,20 @@ def value(token: Token, word: str, what: str) -> str:
     """The token's text without surrounding whitespace; never empty."""
     text = token.text.strip()
     if not text:
-        raise Problem(f"`{word}` got an empty {what}.", word)
+        raise Problem(render("`{}` got an empty {}.", word, what), word)
     return text
 
 
 def after_keyword(word: str, tokens: Sequence[Token], keyword: str, what: str) -> str:
     """The one value following `keyword` (`tokens` are the words after it)."""
     if not tokens:
-        raise Problem(f"`{keyword}` must be followed by the {what}.", word)
+        raise Problem(render("`{}` must be followed by the {}.", keyword, what), word)
     if len(tokens) > 1:
         shown = show_tokens(tokens)
-        sentence = f"After `{keyword}` give one value, the {what}, but got {len(tokens)}: {shown}."
-        raise Problem(f"{sentence} {QUOTE_NAMES}", word)
+        sentence = render(
+            "After `{}` give one value, the {}, but got {}: {}.", keyword, what, len(tokens), shown
+        )
+        raise Problem(render("{} {}", sentence, QUOTE_NAMES), word)
     return value(tokens[0], word, what)
 
 
@@ -119,7 +129,7 @@ def participant(word: str, tokens: Sequence[Token]) -> ParticipantRef:
     query_tokens = tokens if cut is None else tokens[:cut]
     query = " ".join(part for token in query_tokens if (part := token.text.strip()))
     if not query:
-        raise Problem(f"`{word}` needs {PARTICIPANT}.", word)
+        raise Problem(render("`{}` needs {}.", word, PARTICIPANT), word)
     if cut is None:
         return build(ParticipantRef, word, query=query)
     conference = after_keyword(word, tokens[cut + 1 :], "in", "conference")
@@ -131,8 +141,8 @@ def choice(word: str, key: str, text: str, choices: tuple[C, ...]) -> C:
     for known in choices:
         if known == text.lower():
             return known
-    sentence = f"`{key}` must be {listed(choices, 'or')}, not {show(text)}."
-    raise Problem(sentence + did_you_mean(text.lower(), choices), word)
+    sentence = render("`{}` must be {}, not {}.", key, listed(choices, "or"), show(text))
+    raise Problem(render("{}{}", sentence, did_you_mean(text.lower(), choices)), word)
 
 
 def ip_address(word: str, key: str, text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
@@ -142,8 +152,8 @@ def ip_address(word: str, key: str, text: str) -> ipaddress.IPv4Address | ipaddr
     except ValueError:
         pass
     is_name = any(char.isalpha() for char in text) and ":" not in text
-    problem = f"not a host name ({show(text)})" if is_name else f"not {show(text)}"
-    raise Problem(f"`{key}` must be an IP address such as 10.0.0.5, {problem}.", word)
+    problem = render("not a host name ({})" if is_name else "not {}", show(text))
+    raise Problem(render("`{}` must be an IP address such as 10.0.0.5, {}.", key, problem), word)
 
 
 def build(model: type[M], word: str, **fields: object) -> M:
@@ -152,4 +162,5 @@ def build(model: type[M], word: str, **fields: object) -> M:
         return model.model_validate(fields)
     except ValidationError as error:
         where = " ".join(str(part) for part in error.errors()[0]["loc"]) or "it"
-        raise Problem(f"`{word}` cannot use the value given for {where}.", word) from None
+        sentence = render("`{}` cannot use the value given for {}.", word, where)
+        raise Problem(sentence, word) from None

@@ -10,7 +10,7 @@ from bot.backup_gate import NotNow
 from bot.backup_history import BackupRun, HistoryError
 from bot.backup_notify import human_size, notify, render_report
 from bot.backups import run_backup, utc_now
-from bot.messages import escape
+from bot.mrkdwn import Mrkdwn, code, join, mention, render
 from bot.pexip import backups as node_backups
 from bot.pexip import commands as pexip
 from bot.pexip import status
@@ -23,29 +23,38 @@ from handlers.grammar import UsageError
 from handlers.replies import Message
 
 
-def _describe(backup: SystemBackup) -> str:
+def _describe(backup: SystemBackup) -> Mrkdwn:
     taken = backup.date.strftime("%Y-%m-%d %H:%M UTC") if backup.date else "unknown date"
     found = backup.release_and_build
     version = f"version {found[0]} (build {found[1]})" if found else "unknown version"
-    return f"`{backup.filename}` · {taken} · {version} · {human_size(backup.size)}"
+    return render(
+        "{} · {} · {} · {}", code(backup.filename), taken, version, human_size(backup.size)
+    )
 
 
-def _run_line(run: BackupRun) -> str:
+def _run_line(run: BackupRun) -> Mrkdwn:
     started = run.started_at.strftime("%Y-%m-%d %H:%M UTC")
-    who = f" by <@{run.requested_by}>" if run.requested_by else f" ({run.trigger})"
+    who = (
+        render(" by {}", mention(run.requested_by))
+        if run.requested_by
+        else render(" ({})", run.trigger)
+    )
     if run.outcome == "success":
         size = f" ({human_size(run.size)})" if run.size is not None else ""
-        return f"{started}{who}: success, `{run.filename}`{size}"
+        return render("{}{}: success, {}{}", started, who, code(run.filename or ""), size)
     if run.outcome == "running":
-        return f"{started}{who}: running"
+        return render("{}{}: running", started, who)
     step = f" at {run.failed_step}" if run.failed_step else ""
-    return f"{started}{who}: failed{step}: {run.reason}"
+    return render("{}{}: failed{}: {}", started, who, step, run.reason)
 
 
 def _not_configured(slash: str) -> UsageError:
     return UsageError(
-        "Backups are not configured here: an administrator must set BACKUP_PASSPHRASE. "
-        f"Type `{slash} help backup` for the commands.",
+        render(
+            "Backups are not configured here: an administrator must set BACKUP_PASSPHRASE. "
+            "Type {} for the commands.",
+            code(f"{slash} help backup"),
+        ),
         "backup",
     )
 
@@ -67,7 +76,7 @@ async def backup_now(ctx: Context, command: BackupNow) -> Done:
                 requested_by=ctx.user,
             )
     except NotNow as exc:
-        raise UsageError(str(exc), "backup") from None
+        raise UsageError(render("{}", str(exc)), "backup") from None  # plain words, no markup
     text, report_blocks = render_report(report)
     channel = services.backup.settings.channel
     if channel and channel != ctx.interaction.channel_id:
@@ -83,23 +92,29 @@ async def backup_now(ctx: Context, command: BackupNow) -> Done:
 
 async def backup_list(ctx: Context, command: BackupList) -> Listing:
     files = await node_backups.list_backups(ctx.services.pexip)
-    lines = [f"• {_describe(backup)}" for backup in files[:30]] or ["No backup files on the node."]
-    text = "*Backup files on the management node* (newest first)\n" + "\n".join(lines)
+    lines = [render("• {}", _describe(backup)) for backup in files[:30]] or [
+        render("No backup files on the node.")
+    ]
+    text = render("*Backup files on the management node* (newest first)\n{}", join("\n", lines))
     sections = [blocks.section(text)]
     if ctx.services.backup is not None:
         try:
             runs = await ctx.services.backup.history.recent(10)
         except HistoryError as exc:
-            run_lines = [f"The run history could not be read ({exc}, ref `{ctx.reference}`)."]
+            run_lines = [
+                render("The run history could not be read ({}, ref `{}`).", exc, ctx.reference)
+            ]
         else:
-            run_lines = [f"• {_run_line(run)}" for run in runs] or ["No runs recorded yet."]
-        history = "*Recent backup runs*\n" + "\n".join(run_lines)
-        text += "\n" + history
+            run_lines = [render("• {}", _run_line(run)) for run in runs] or [
+                render("No runs recorded yet.")
+            ]
+        history = render("*Recent backup runs*\n{}", join("\n", run_lines))
+        text = render("{}\n{}", text, history)
         sections.append(blocks.section(history))
     return Listing(blocks.message(text, sections), "backup list")
 
 
-async def _version_doubt(ctx: Context, backup: SystemBackup) -> str | None:
+async def _version_doubt(ctx: Context, backup: SystemBackup) -> Mrkdwn | None:
     """Refuse a backup from another version; None when the versions match, else why pexbot
     cannot tell (then the user is asked to confirm explicitly instead).
 
@@ -109,16 +124,23 @@ async def _version_doubt(ctx: Context, backup: SystemBackup) -> str | None:
     running = node.release_and_build
     taken = backup.release_and_build
     if running is None:
-        reported = f"it reports “{escape(node.version)}”" if node.version else "it reports none"
-        return f"pexbot could not read the management node's software version ({reported})"
+        reported = render("it reports “{}”", node.version) if node.version else "it reports none"
+        return render("pexbot could not read the management node's software version ({})", reported)
     if taken is None:
-        return "pexbot could not tell which software version this backup was taken on"
+        return render("pexbot could not tell which software version this backup was taken on")
     if taken != running:
         raise UsageError(
-            f"`{backup.filename}` was taken on version {taken[0]} (build {taken[1]}) but the "
-            f"node runs version {running[0]} (build {running[1]}); Pexip only restores a backup "
-            "onto the version it was taken on. Pick another with "
-            f"`{ctx.services.slash} backup list`.",
+            render(
+                "{} was taken on version {} (build {}) but the node runs version {} (build {}); "
+                "Pexip only restores a backup onto the version it was taken on. "
+                "Pick another with {}.",
+                code(backup.filename),
+                taken[0],
+                taken[1],
+                running[0],
+                running[1],
+                code(f"{ctx.services.slash} backup list"),
+            ),
             "backup",
         )
     return None
@@ -138,16 +160,18 @@ async def backup_restore(ctx: Context, command: BackupRestore) -> Done | Confirm
     ctx.target = backup.filename
     unchecked = await _version_doubt(ctx, backup)
     if not ctx.confirmed:
-        question = (
-            f"Restore the management node from {_describe(backup)}? "
-            "Its configuration is replaced by the backup's."
+        question = render(
+            "Restore the management node from {}? Its configuration is replaced by the backup's.",
+            _describe(backup),
         )
         go = "Restore"
         if unchecked:
-            question = (
-                f":warning: {unchecked}, so it cannot check that this backup matches it "
+            question = render(
+                ":warning: {}, so it cannot check that this backup matches it "
                 "(Pexip restores a backup only onto the exact version it was taken on). "
-                f"{question} Go ahead only if you know the versions match."
+                "{} Go ahead only if you know the versions match.",
+                unchecked,
+                question,
             )
             go = "Restore anyway"
         return Confirm(blocks.confirmation(question, command.to_text(), go), backup.filename)

@@ -1,6 +1,10 @@
 """Block Kit builders. Every button carries, as its value, the command line it runs (and the
 listing to refresh afterwards), so a click goes through the same parse → authorize → act path
-as a typed command, for the person who clicked."""
+as a typed command, for the person who clicked.
+
+Text from outside (names, typed text) goes into mrkdwn only through `section` and `note`, which
+pass it through the boundary (`bot.mrkdwn.as_mrkdwn`); headers, buttons and confirm dialogs
+use plain_text, which Slack shows literally."""
 
 from __future__ import annotations
 
@@ -18,11 +22,12 @@ from slack_sdk.models.blocks import (
     DividerBlock,
     HeaderBlock,
     MarkdownTextObject,
+    PlainTextObject,
     SectionBlock,
 )
 
 from bot import slack_limits as limits
-from bot.messages import escape
+from bot.mrkdwn import Mrkdwn, as_mrkdwn, bold, join, plain, render, shorten
 from bot.pexip.models import Conference, Participant
 from bot.resolve import Ambiguous
 from bot.slack_limits import clip, units
@@ -96,7 +101,7 @@ def button(
         title, question = confirm
         dialog = ConfirmObject(
             title=clip(title, limits.CONFIRM_TITLE),
-            text=clip(question, limits.CONFIRM_TEXT),
+            text=PlainTextObject(text=clip(plain(question), limits.CONFIRM_TEXT)),  # literal
             confirm="Yes, go ahead",
             deny="Cancel",
             style="danger",
@@ -111,15 +116,19 @@ def button(
 
 
 def message(text: str, blocks: Iterable[Block]) -> Message:
-    return Message(text=clip(text, limits.MESSAGE_TEXT), blocks=[b.to_dict() for b in blocks])
+    # `Message` makes the text literal unless rendered, and shortens it (`bot.mrkdwn`)
+    return Message(text=text, blocks=[b.to_dict() for b in blocks])
 
 
 def section(text: str) -> SectionBlock:
-    return SectionBlock(text=MarkdownTextObject(text=clip(text, limits.SECTION_TEXT)))
+    """A mrkdwn section: `text` is rendered `Mrkdwn`, or outside text shown literally."""
+    return SectionBlock(text=MarkdownTextObject(text=shorten(as_mrkdwn(text), limits.SECTION_TEXT)))
 
 
 def note(text: str) -> ContextBlock:
-    return ContextBlock(elements=[MarkdownTextObject(text=clip(text, limits.CONTEXT_TEXT))])
+    return ContextBlock(
+        elements=[MarkdownTextObject(text=shorten(as_mrkdwn(text), limits.CONTEXT_TEXT))]
+    )
 
 
 # --- ambiguity ------------------------------------------------------------------------------
@@ -140,21 +149,21 @@ def pick_one(command: BaseCommand, ambiguous: Ambiguous) -> Message:
         )
         for index, p in enumerate(shown)
     ]
-    question = (
-        f"{len(ambiguous.candidates)} participants match “{escape(ambiguous.query)}”. Which one?"
+    question = render(
+        "{} participants match “{}”. Which one?", len(ambiguous.candidates), ambiguous.query
     )
     rows: list[Block] = [section(question)]
     rows += [ActionsBlock(elements=buttons[i : i + 5]) for i in range(0, len(buttons), 5)]
     if len(ambiguous.candidates) > len(shown):
         rows.append(note(f"{len(ambiguous.candidates) - len(shown)} more: type a longer name."))
-    text = question + " " + ", ".join(f"{p.label} ({p.conference})" for p in shown)
-    return message(text, rows)
+    choices = join(", ", (render("{} ({})", p.label, p.conference) for p in shown))
+    return message(render("{} {}", question, choices), rows)
 
 
 # --- confirmation ---------------------------------------------------------------------------
 
 
-def confirmation(question: str, command: str, go_label: str) -> Message:
+def confirmation(question: Mrkdwn, command: str, go_label: str) -> Message:
     """A private question with a danger button that runs `command` when clicked."""
     actions = ActionsBlock(
         elements=[
@@ -168,12 +177,14 @@ def confirmation(question: str, command: str, go_label: str) -> Message:
 # --- listings -------------------------------------------------------------------------------
 
 
-def unreadable_note(count: int, kind: str) -> str:
+def unreadable_note(count: int, kind: str) -> Mrkdwn:
     """ "1 participant could not be shown": the node sent objects pexbot cannot read."""
     what = kind if count == 1 else f"{kind}s"
-    return (
-        f"{count} {what} could not be shown: the management node sent "
-        f"{'it' if count == 1 else 'them'} in a shape pexbot cannot read."
+    return render(
+        "{} {} could not be shown: the management node sent {} in a shape pexbot cannot read.",
+        count,
+        what,
+        "it" if count == 1 else "them",
     )
 
 
@@ -190,7 +201,7 @@ def conferences_listing(
             text = unreadable_note(unreadable, "conference")
         return message(text, [section(text)])
     rows: list[Block] = [HeaderBlock(text="Running conferences")]
-    lines = []
+    lines: list[Mrkdwn] = []
     for conference in conferences[:MAX_ROWS]:
         count = counts.get(conference.name, 0)
         line = _conference_line(conference, count)
@@ -204,10 +215,10 @@ def conferences_listing(
     if unreadable:
         lines.append(unreadable_note(unreadable, "conference"))
         rows.append(note(lines[-1]))
-    return message("Running conferences:\n" + "\n".join(lines), rows)
+    return message(render("Running conferences:\n{}", join("\n", lines)), rows)
 
 
-def _conference_line(conference: Conference, count: int) -> str:
+def _conference_line(conference: Conference, count: int) -> Mrkdwn:
     flags = [
         word
         for flag, word in (
@@ -219,7 +230,7 @@ def _conference_line(conference: Conference, count: int) -> str:
     ]
     people = f"{count} participant{'s' if count != 1 else ''}"
     extra = f" · {', '.join(flags)}" if flags else ""
-    return f"*{escape(conference.name)}* · {people}{extra}"
+    return render("{} · {}{}", bold(conference.name), people, extra)
 
 
 def _conference_buttons(conference: Conference, count: int, may: set[str]) -> list[ButtonElement]:
@@ -257,12 +268,12 @@ def _conference_buttons(conference: Conference, count: int, may: set[str]) -> li
     ]
 
 
-def _end_question(name: str, count: int) -> str:
+def _end_question(name: str, count: int) -> Mrkdwn:
     people = f"{count} participant{'s' if count != 1 else ''}"
-    return f"End {name} for {people}? Everyone in it is disconnected."
+    return render("End {} for {}? Everyone in it is disconnected.", name, people)
 
 
-def end_question(name: str, count: int) -> str:
+def end_question(name: str, count: int) -> Mrkdwn:
     return _end_question(name, count)
 
 
@@ -285,7 +296,7 @@ def participants_listing(
     if flags:
         title += f" ({', '.join(flags)})"
     rows: list[Block] = [HeaderBlock(text=clip(title, limits.HEADER_TEXT))]
-    lines = []
+    lines: list[Mrkdwn] = []
     refresh = f"participants {conference.id}"
     for participant in participants[:MAX_ROWS]:
         line = participant_line(participant)
@@ -297,8 +308,11 @@ def participants_listing(
     if len(participants) > MAX_ROWS:
         rows.append(
             note(
-                f"…and {len(participants) - MAX_ROWS} more: narrow with a name, "
-                f"e.g. `mute <name> in {conference.name}`."
+                render(
+                    "…and {} more: narrow with a name, e.g. `mute &lt;name&gt; in {}`.",
+                    len(participants) - MAX_ROWS,
+                    conference.name,
+                )
             )
         )
     if unreadable:
@@ -307,7 +321,7 @@ def participants_listing(
     if not participants and not unreadable:
         rows.append(section("Nobody is in it."))
     rows.append(DividerBlock())
-    return message(title + "\n" + "\n".join(lines), rows)
+    return message(render("{}\n{}", title, join("\n", lines)), rows)
 
 
 # Where a leg is, when not in the conference itself (facts §1, `service_type`).
@@ -333,7 +347,7 @@ def participant_state(participant: Participant) -> list[str]:
     if place in PLACES:
         state.append(PLACES[place])
     elif place not in QUIET_PLACES:
-        state.append(escape(place))  # a service type pexbot does not know: as it comes
+        state.append(place)  # a service type pexbot does not know: as it comes
     for flag, word in (
         (participant.is_on_hold, "on hold"),
         (participant.is_presenting, "presenting"),
@@ -345,11 +359,12 @@ def participant_state(participant: Participant) -> list[str]:
     return state
 
 
-def participant_line(participant: Participant) -> str:
-    role = escape(participant.role) or "?"
-    protocol = escape(participant.protocol) or "?"
+def participant_line(participant: Participant) -> Mrkdwn:
+    role = participant.role or "?"
+    protocol = participant.protocol or "?"
     state = ", ".join(participant_state(participant))
-    return f"*{escape(participant.label)}* · {role} · {protocol}" + (f" · {state}" if state else "")
+    line = render("{} · {} · {}", bold(participant.label), role, protocol)
+    return render("{} · {}", line, state) if state else line
 
 
 def _participant_buttons(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from bot.mrkdwn import Mrkdwn
 from bot.permissions import ConferenceScope, Decision, scope_covers
 from bot.pexip import configuration, errors, lookup, status
 from bot.pexip.client import Readable
@@ -30,7 +31,7 @@ class Denied(Exception):
 class CommandFailed(Exception):
     """A command reached (or may have reached) the node and did not succeed."""
 
-    def __init__(self, action: str, error: errors.PexipError) -> None:
+    def __init__(self, action: Mrkdwn, error: errors.PexipError) -> None:
         super().__init__(error.message)
         self.action = action
         self.error = error
@@ -195,7 +196,7 @@ class Context:
         """Its participants, and how many the node sent that could not be read."""
         return await status.participant_list(self.services.pexip, conference.name)
 
-    async def send(self, command: PexipCommand, action: str) -> CommandResult:
+    async def send(self, command: PexipCommand, action: Mrkdwn) -> CommandResult:
         """Send a command; a failure names the action for the channel."""
         try:
             return await self.services.pexip.command(command)

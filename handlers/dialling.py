@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from pydantic import ValidationError
 
 from bot import messages
+from bot.mrkdwn import Mrkdwn, render
 from bot.pexip import commands as pexip
 from bot.pexip import configuration, errors, status
 from bot.services import Services
@@ -32,8 +33,11 @@ def node_command(command: Dial, default_location: str | None, slash: str) -> pex
     location = command.location or (None if command.node else default_location)
     if command.node is None and location is None:
         raise UsageError(
-            "`dial` needs `location=<system location>` or `node=<IP address>` to place the call "
-            f"from (no default location is configured). {usage_hint('dial', slash)}",
+            render(
+                "`dial` needs `location=&lt;system location&gt;` or `node=&lt;IP address&gt;` "
+                "to place the call from (no default location is configured). {}",
+                usage_hint("dial", slash),
+            ),
             "dial",
         )
     stream = command.protocol == "rtmp"
@@ -53,9 +57,8 @@ def node_command(command: Dial, default_location: str | None, slash: str) -> pex
     except ValidationError as exc:
         problem = exc.errors()[0]
         field = ".".join(str(part) for part in problem["loc"])
-        raise UsageError(
-            f"`{field}`: {problem['msg']}. {usage_hint('dial', slash)}", "dial"
-        ) from None
+        sentence = render("`{}`: {}. {}", field, problem["msg"], usage_hint("dial", slash))
+        raise UsageError(sentence, "dial") from None
 
 
 async def dial(ctx: Context, command: Dial) -> Done:
@@ -65,14 +68,12 @@ async def dial(ctx: Context, command: Dial) -> Done:
     target = f"{command.destination} into {service.name}"
     ctx.target = target
     result = await ctx.send(request, messages.attempted("dial", target))
-    text = messages.done(ctx.user, "dial", target) + " Ringing…"
+    said = messages.done(ctx.user, "dial", target)
     return Done(
-        Message(text),
+        Message(render("{} Ringing…", said)),
         target,
         detail=f"participant {result.participant_id}" if result.participant_id else "",
-        follow_up=_watcher(
-            ctx.services, ctx.replies, result.participant_id, text.removesuffix(" Ringing…")
-        ),
+        follow_up=_watcher(ctx.services, ctx.replies, result.participant_id, said),
     )
 
 
@@ -95,7 +96,7 @@ async def _destination_allowed(ctx: Context, destination: str) -> None:
 
 
 def _watcher(
-    services: Services, replies: Replies, participant_id: str | None, said: str
+    services: Services, replies: Replies, participant_id: str | None, said: Mrkdwn
 ) -> Callable[[str | None], Awaitable[None]] | None:
     if participant_id is None:
         return None
@@ -110,7 +111,7 @@ def _watcher(
 
 
 async def follow_call(
-    services: Services, replies: Replies, participant_id: str, ts: str, said: str
+    services: Services, replies: Replies, participant_id: str, ts: str, said: Mrkdwn
 ) -> None:
     """Update the channel message: connected, or not answered, within `follow_up_seconds`.
 
@@ -135,14 +136,15 @@ async def follow_call(
         if participant.is_waiting:
             state = "answered, waiting to be admitted (the conference is locked)"
             break
-    await replies.update(ts, Message(f"{said} {state.capitalize()}."))
+    await replies.update(ts, Message(render("{} {}.", said, state.capitalize())))
 
 
 async def open_form(ctx: Context, command: OpenDialModal) -> Shown:
     """`dial` alone: a form. Trigger ids expire in ~3 s, so a loading view opens first."""
     trigger = ctx.interaction.trigger_id
     if trigger is None:
-        raise UsageError(f"Type the call instead: {usage_hint('dial', ctx.services.slash)}", "dial")
+        hint = usage_hint("dial", ctx.services.slash)
+        raise UsageError(render("Type the call instead: {}", hint), "dial")
     client = ctx.replies.client
     opened = await client.views_open(trigger_id=trigger, view=modals.loading("Dial"))
     view_id = opened["view"]["id"]

@@ -11,6 +11,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import TypeVar
 
+from bot.mrkdwn import Mrkdwn, render
 from handlers import arguments as read
 from handlers.arguments import Args, Problem, build
 from handlers.commands import (
@@ -64,8 +65,8 @@ class UsageError(Exception):
     """The command text is not valid. `message` says what was wrong and the right form to type;
     `command` is the command word, when known."""
 
-    def __init__(self, message: str, command: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: Mrkdwn, command: str | None = None) -> None:
+        super().__init__(message.plain)
         self.message = message
         self.command = command
 
@@ -75,7 +76,7 @@ def parse(text: str, slash: str = DEFAULT_SLASH) -> Command:
     try:
         return _parse(text)
     except Problem as problem:
-        message = f"{problem.sentence} {usage_hint(problem.command, slash)}"
+        message = render("{} {}", problem.sentence, usage_hint(problem.command, slash))
         raise UsageError(message, problem.command) from None
 
 
@@ -103,22 +104,30 @@ def _guess_command(text: str) -> str | None:
 def _reject_control_characters(text: str, command: str | None) -> None:
     for char in text:
         if unicodedata.category(char) in {"Cc", "Cs"} and not char.isspace():
-            sentence = f"The text holds an invisible control character (U+{ord(char):04X})."
-            raise Problem(f"{sentence} Type the command again without it.", command)
+            sentence = render(
+                "The text holds an invisible control character (U+{:04X}). "
+                "Type the command again without it.",
+                ord(char),
+            )
+            raise Problem(sentence, command)
 
 
-def _unclosed(rest: str) -> str:
+def _unclosed(rest: str) -> Mrkdwn:
     if not rest.strip():
-        return 'The quote at the end is never closed; remove it, or end the value with `"`.'
-    return f'The quote in front of {show(rest, 24)} is never closed; end the value with `"`.'
+        return render('The quote at the end is never closed; remove it, or end the value with `"`.')
+    return render(
+        'The quote in front of {} is never closed; end the value with `"`.', show(rest, 24)
+    )
 
 
 def _command_word(token: Token) -> str:
     word = token.shown.strip().lower()
     if word in _PARSERS:
         return word
-    hint = did_you_mean(word, COMMAND_WORDS) or f" The commands are {listed(COMMAND_WORDS)}."
-    raise Problem(f"Unknown command {show(token.shown)}.{hint}", None)
+    hint = did_you_mean(word, COMMAND_WORDS) or render(
+        " The commands are {}.", listed(COMMAND_WORDS)
+    )
+    raise Problem(render("Unknown command {}.{}", show(token.shown), hint), None)
 
 
 # One parser per command word: each reads the words after it.
@@ -130,9 +139,14 @@ def _help(args: Args) -> Command:
     token = read.single(args, "one command word")
     topic = token.text.strip().lower()
     if topic not in COMMAND_WORDS:
-        known = f" The commands are {listed(COMMAND_WORDS)}."
-        sentence = f"There is no command {show(token.text)}.{did_you_mean(topic, COMMAND_WORDS)}"
-        raise Problem(sentence + known, "help")
+        known = render(" The commands are {}.", listed(COMMAND_WORDS))
+        sentence = render(
+            "There is no command {}.{}{}",
+            show(token.text),
+            did_you_mean(topic, COMMAND_WORDS),
+            known,
+        )
+        raise Problem(sentence, "help")
     return build(Help, "help", topic=topic)
 
 
@@ -171,17 +185,22 @@ def _dial(args: Args) -> Command:
 
 def _dial_targets(tokens: tuple[Token, ...]) -> tuple[str, str]:
     if not tokens:
-        raise Problem("`dial` needs the conference alias and the destination to call.", "dial")
-    if len(tokens) == 1:
-        alias = show(tokens[0].text)
-        raise Problem(f"`dial` needs a destination to call after the alias {alias}.", "dial")
-    if len(tokens) > 2:
-        shown = f"{len(tokens)}: {show_tokens(tokens)}"
-        sentence = (
-            f"`dial` takes two values, the conference alias and the destination; got {shown}."
+        raise Problem(
+            render("`dial` needs the conference alias and the destination to call."), "dial"
         )
-        advice = 'Put a value with spaces in quotes, and a display name as name="Alice Parkes".'
-        raise Problem(f"{sentence} {advice}", "dial")
+    if len(tokens) == 1:
+        sentence = render(
+            "`dial` needs a destination to call after the alias {}.", show(tokens[0].text)
+        )
+        raise Problem(sentence, "dial")
+    if len(tokens) > 2:
+        sentence = render(
+            "`dial` takes two values, the conference alias and the destination; got {}: {}. "
+            'Put a value with spaces in quotes, and a display name as name="Alice Parkes".',
+            len(tokens),
+            show_tokens(tokens),
+        )
+        raise Problem(sentence, "dial")
     alias = read.value(tokens[0], "dial", "conference alias")
     return alias, read.value(tokens[1], "dial", "destination")
 
@@ -199,11 +218,13 @@ _DIAL_OPTIONS: dict[str, Callable[[str, str], object]] = {
 def _transfer(args: Args) -> Command:
     cut = read.last_keyword(args.positional, "to")
     if cut is None:
-        sentence = "`transfer` needs `to` and the alias of the conference to move them to."
+        sentence = render("`transfer` needs `to` and the alias of the conference to move them to.")
         raise Problem(sentence, "transfer")
     target = args.positional[cut + 1 :]
     if any(token.is_keyword("in") for token in target):
-        sentence = "Put `in <conference>` before `to`: it says where the participant is now."
+        sentence = render(
+            "Put `in &lt;conference&gt;` before `to`: it says where the participant is now."
+        )
         raise Problem(sentence, "transfer")
     participant = read.participant("transfer", args.positional[:cut])
     to_alias = read.after_keyword("transfer", target, "to", "conference alias")
@@ -217,15 +238,17 @@ def _sync(args: Args) -> Command:
     digits = token.text.strip()
     number = int(digits) if digits.isascii() and digits.isdigit() and len(digits) <= 10 else 0
     if not 1 <= number <= TEMPLATE_ID_MAX:
-        sentence = f"The template id must be a whole number such as 3, not {show(token.text)}."
+        sentence = render(
+            "The template id must be a whole number such as 3, not {}.", show(token.text)
+        )
         raise Problem(sentence, "sync")
     return build(Sync, "sync", template_id=number)
 
 
 def _backup(args: Args) -> Command:
-    forms = "`now`, `list` or `restore <filename>`"
+    forms = render("`now`, `list` or `restore &lt;filename&gt;`")
     if not args.positional:
-        raise Problem(f"`backup` needs {forms}.", "backup")
+        raise Problem(render("`backup` needs {}.", forms), "backup")
     action, rest = args.positional[0].text.strip().lower(), args.positional[1:]
     if action == "restore":
         filename = read.after_keyword("backup", rest, "restore", "backup file name")
@@ -234,7 +257,7 @@ def _backup(args: Args) -> Command:
         read.nothing(Args("backup", rest, {}), word=f"backup {action}")
         return build(_BACKUP_ACTIONS[action], "backup")
     hint = did_you_mean(action, ("now", "list", "restore"))
-    sentence = f"`backup` takes {forms}, not {show(args.positional[0].text)}.{hint}"
+    sentence = render("`backup` takes {}, not {}.{}", forms, show(args.positional[0].text), hint)
     raise Problem(sentence, "backup")
 
 

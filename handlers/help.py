@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.mrkdwn import Mrkdwn, bold, channel, code, join, mention, render
 from bot.permissions import NODE_WIDE, RoleGrant
 from handlers import blocks
 from handlers.commands import Help, WhoAmI
@@ -22,42 +23,51 @@ async def help_text(ctx: Context, command: Help) -> Listing:
     ]
     if command.topic is not None:
         entry = USAGE[command.topic]
-        text = f"{entry.usage(slash)}\n{entry.summary}\nExample: {entry.example_text(slash)}"
+        text = render(
+            "{}\n{}\nExample: {}", entry.usage(slash), entry.summary, entry.example_text(slash)
+        )
         if entry not in allowed:
-            text += "\n_You may not run this command: ask an administrator for access._"
+            text = render(
+                "{}\n_You may not run this command: ask an administrator for access._", text
+            )
         return Listing(blocks.message(text, [blocks.section(text)]), command.topic)
-    lines = [f"{entry.usage(slash)}\n    {entry.summary}" for entry in allowed]
-    text = "Commands you may run:\n" + "\n".join(lines)
-    footer = f"Type `{slash} help <command>` for an example."
+    lines = [render("{}\n    {}", entry.usage(slash), entry.summary) for entry in allowed]
+    text = render("Commands you may run:\n{}", join("\n", lines))
+    footer = render("Type {} for an example.", code(f"{slash} help <command>"))
     return Listing(blocks.message(text, [blocks.section(text), blocks.note(footer)]))
 
 
 async def whoami(ctx: Context, command: WhoAmI) -> Listing:
     profile = await ctx.services.authorizer.profile(ctx.user)
-    lines = [f"You are <@{ctx.user}>."]
+    lines: list[Mrkdwn] = [render("You are {}.", mention(ctx.user))]
     if not profile.roles:
-        lines.append("You hold no role, so you may only use `help` and `whoami`.")
+        lines.append(render("You hold no role, so you may only use `help` and `whoami`."))
     for grant in profile.roles:
-        lines.append(f"• *{grant.role}*: {_grant_line(grant)}")
+        lines.append(render("• {}: {}", bold(grant.role), _grant_line(grant)))
     if profile.channels is not None:
-        lines.append(
-            "Commands are accepted in " + ", ".join(f"<#{c}>" for c in profile.channels) + "."
-        )
+        places = join(", ", (channel(c) for c in profile.channels))
+        lines.append(render("Commands are accepted in {}.", places))
     if profile.membership_error:
-        lines.append(f"_Roles from user groups are not shown: {profile.membership_error}._")
-    text = "\n".join(lines)
+        error = profile.membership_error
+        lines.append(render("_Roles from user groups are not shown: {}._", error))
+    text = join("\n", lines)
     return Listing(blocks.message(text, [blocks.section(text)]), ctx.user)
 
 
-def _grant_line(grant: RoleGrant) -> str:
+def _grant_line(grant: RoleGrant) -> Mrkdwn:
     """Where each permission applies, as it is enforced: node-wide ones are never scoped (the
     policy refuses a scoped role that grants them)."""
     on_conferences = [p for p in grant.permissions if p not in NODE_WIDE]
     on_node = [p for p in grant.permissions if p in NODE_WIDE]
-    parts = []
+    parts: list[Mrkdwn] = []
     if on_conferences:
-        where = "every conference" if grant.conferences is None else ", ".join(grant.conferences)
-        parts.append(f"{', '.join(f'`{p}`' for p in on_conferences)} — on {where}")
+        where = (
+            render("every conference")
+            if grant.conferences is None
+            else join(", ", (code(pattern) for pattern in grant.conferences))
+        )
+        parts.append(render("{} — on {}", join(", ", map(code, on_conferences)), where))
     if on_node:
-        parts.append(f"{', '.join(f'`{p}`' for p in on_node)} — on the whole management node")
-    return "; ".join(parts) or "nothing"
+        node = join(", ", map(code, on_node))
+        parts.append(render("{} — on the whole management node", node))
+    return join("; ", parts) or render("nothing")

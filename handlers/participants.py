@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from bot import messages
-from bot.messages import escape
+from bot.mrkdwn import render
 from bot.pexip import commands as pexip
 from bot.pexip.models import Participant
 from handlers import modals
@@ -57,23 +57,26 @@ _SUPPORT = {
 def refuse_unsupported(word: str, participant: Participant) -> None:
     """Refuse, privately and before any node call, what the node says this leg cannot do;
     `admit` only for someone waiting to be admitted."""
-    who = escape(messages.whom(participant.label, participant.conference))
+    who = messages.whom(participant.label, participant.conference)
     if word == "admit":
         if not participant.is_waiting:
             if participant.is_in_the_room:
-                where = f"already in {escape(participant.conference)}"
+                where = render("already in {}", participant.conference)
             elif participant.is_connecting:
-                where = "still connecting"
+                where = render("still connecting")
             else:
-                where = f"not in the waiting room ({escape(participant.service_type or 'unknown')})"
-            raise UsageError(f"{who} is not waiting to be admitted: they are {where}.", word)
+                kind = participant.service_type or "unknown"
+                where = render("not in the waiting room ({})", kind)
+            sentence = render("{} is not waiting to be admitted: they are {}.", who, where)
+            raise UsageError(sentence, word)
         return
     flag, done = _SUPPORT[word]
     if not getattr(participant, flag):
         kind = "a stream or recording" if participant.is_streaming else "this call"
-        raise UsageError(
-            f"{who} cannot be {done}: the management node says {kind} does not support it.", word
+        sentence = render(
+            "{} cannot be {}: the management node says {} does not support it.", who, done, kind
         )
+        raise UsageError(sentence, word)
 
 
 async def on_participant(ctx: Context, command: ParticipantCommand) -> Done:
@@ -90,11 +93,13 @@ async def on_participant(ctx: Context, command: ParticipantCommand) -> Done:
 async def transfer(ctx: Context, command: Transfer) -> Done:
     """Needs `transfer` on the participant's conference and on the target conference."""
     if len(command.to_alias) > MAX_ALIAS:  # no alias is longer: a picker button could not hold it
-        raise UsageError(
-            f"A conference alias has at most {MAX_ALIAS} characters; that one has "
-            f"{len(command.to_alias)}. {usage_hint('transfer', ctx.services.slash)}",
-            "transfer",
+        sentence = render(
+            "A conference alias has at most {} characters; that one has {}. {}",
+            MAX_ALIAS,
+            len(command.to_alias),
+            usage_hint("transfer", ctx.services.slash),
         )
+        raise UsageError(sentence, "transfer")
     participant = await ctx.participant(command.participant, "transfer")
     refuse_unsupported("transfer", participant)
     source = ctx.target
@@ -102,7 +107,7 @@ async def transfer(ctx: Context, command: Transfer) -> Done:
     ctx.target = f"{source} → {service.name}"
     role = f" as {command.role}" if command.role else ""
     whom = messages.whom(participant.label, participant.conference)
-    target = f"{whom} to {service.name} ({command.to_alias}){role}"
+    target = render("{} to {} ({}){}", whom, service.name, command.to_alias, role)
     await ctx.send(
         pexip.TransferParticipant(
             participant_id=participant.id, conference_alias=command.to_alias, role=command.role
@@ -114,10 +119,9 @@ async def transfer(ctx: Context, command: Transfer) -> Done:
 
 async def open_transfer_form(ctx: Context, command: OpenTransferForm) -> Shown:
     if not command.participant_id.strip():  # a Transfer button that names nobody
+        hint = usage_hint("transfer", ctx.services.slash)
         raise UsageError(
-            "This Transfer button does not say whom to move. "
-            f"{usage_hint('transfer', ctx.services.slash)}",
-            "transfer",
+            render("This Transfer button does not say whom to move. {}", hint), "transfer"
         )
     trigger = ctx.interaction.trigger_id
     if trigger is None:

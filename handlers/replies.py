@@ -16,6 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook import WebhookResponse
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from bot.mrkdwn import as_mrkdwn
 from bot.slack_client import retry_handlers
 
 Source = Literal["slash", "button", "confirm", "modal", "options", "pick"]
@@ -27,10 +28,17 @@ _NOT_POSTABLE = {"not_in_channel", "channel_not_found", "is_archived"}
 
 @dataclass(frozen=True)
 class Message:
-    """Every message has a plain-text fallback besides its blocks."""
+    """Every message has a plain-text fallback besides its blocks.
+
+    The render boundary: `text` is `Mrkdwn` rendered by `bot.mrkdwn.render`, or else it is
+    taken as outside text and shown literally (`as_mrkdwn`). Blocks carry their text through
+    `handlers.blocks.section` / `note`, which do the same."""
 
     text: str
     blocks: Blocks | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", as_mrkdwn(self.text))
 
 
 @dataclass(frozen=True)

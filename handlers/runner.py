@@ -17,6 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
 from bot.audit import new_correlation_id
+from bot.mrkdwn import plain
 from bot.pexip import errors
 from bot.resolve import Ambiguous, NoMatch
 from bot.services import Services
@@ -93,7 +94,7 @@ async def run_read(
             command.command or "unknown",
             "invalid",
             text,
-            command.message,
+            plain(command.message),
             reference,
         )
         return
@@ -169,11 +170,11 @@ async def _attempt(ctx: Context, command: BaseCommand) -> tuple[messages.Outcome
         result = await execute(ctx, command)
     except UsageError as exc:
         await _say(private(Message(messages.usage(exc.message))), ctx.reference)
-        return "invalid", exc.message, ""
+        return "invalid", plain(exc.message), ""
     except Denied as exc:
         text = messages.denied(exc.decision.detail, ctx.reference)
         await _say(private(Message(text)), ctx.reference)
-        return "denied", exc.decision.detail, ""
+        return "denied", plain(exc.decision.detail), ""
     except NoMatch as exc:
         text = messages.no_match(str(exc), ctx.services.slash, exc.listing)
         await _say(private(Message(text)), ctx.reference)
@@ -304,7 +305,7 @@ async def choices(
             permission,
             "denied",
             "conference options",
-            exc.decision.detail,
+            plain(exc.decision.detail),
             ctx.reference,
         )
         return []

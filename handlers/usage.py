@@ -6,6 +6,7 @@ import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from bot.mrkdwn import Mrkdwn, code, join, render
 from handlers.tokens import Token
 
 DEFAULT_SLASH = "/pexip"
@@ -27,13 +28,13 @@ class CommandHelp:
     summary: str
     example: str
 
-    def usage(self, slash: str = DEFAULT_SLASH) -> str:
+    def usage(self, slash: str = DEFAULT_SLASH) -> Mrkdwn:
         """The forms as Slack code, e.g. "`/pexip lock <conference>`"."""
-        return " or ".join(f"`{slash} {form}`" for form in self.forms)
+        return join(" or ", (code(f"{slash} {form}") for form in self.forms))
 
-    def example_text(self, slash: str = DEFAULT_SLASH) -> str:
+    def example_text(self, slash: str = DEFAULT_SLASH) -> Mrkdwn:
         """The example as Slack code, e.g. "`/pexip lock VMR_1`"."""
-        return f"`{slash} {self.example}`"
+        return code(f"{slash} {self.example}")
 
 
 _HELP = (
@@ -124,40 +125,40 @@ USAGE: dict[str, CommandHelp] = {entry.word: entry for entry in _HELP}
 """Every command word, in grammar order, to how it is typed."""
 
 
-def usage_hint(command: str | None, slash: str = DEFAULT_SLASH) -> str:
+def usage_hint(command: str | None, slash: str = DEFAULT_SLASH) -> Mrkdwn:
     """The sentence a usage error ends with: the right form, or where to find the list."""
     if command is None:
-        return f"Type `{slash} help` for the list."
+        return render("Type {} for the list.", code(f"{slash} help"))
     entry = USAGE[command]
-    return f"Usage: {entry.usage(slash)}. Example: {entry.example_text(slash)}."
+    return render("Usage: {}. Example: {}.", entry.usage(slash), entry.example_text(slash))
 
 
 # Echoing what the user typed, and listing choices, in usage errors.
 
 
-def show(text: str, limit: int = 40) -> str:
-    """`text` as Slack code: one line, no backticks, at most `limit` characters."""
+def show(text: str, limit: int = 40) -> Mrkdwn:
+    """`text` as Slack code: one line, no backticks, at most `limit` characters, literal."""
     flat = " ".join(text.split()).replace("`", "'")
     if len(flat) > limit:
         flat = flat[: limit - 1] + "…"
-    return f"`{flat}`" if flat else '`""`'
+    return code(flat)
 
 
-def show_tokens(tokens: Sequence[Token], most: int = 4) -> str:
+def show_tokens(tokens: Sequence[Token], most: int = 4) -> Mrkdwn:
     """The first `most` tokens, shown and separated by commas."""
-    shown = ", ".join(show(token.shown) for token in tokens[:most])
-    return shown + (", …" if len(tokens) > most else "")
+    shown = join(", ", (show(token.shown) for token in tokens[:most]))
+    return render("{}, …", shown) if len(tokens) > most else shown
 
 
-def listed(words: Iterable[str], last: str = "and") -> str:
+def listed(words: Iterable[str], last: str = "and") -> Mrkdwn:
     """ "`a`, `b` and `c`"."""
-    quoted = [f"`{word}`" for word in words]
+    quoted = [code(word) for word in words]
     if len(quoted) < 2:
-        return "".join(quoted)
-    return ", ".join(quoted[:-1]) + f" {last} {quoted[-1]}"
+        return join("", quoted)
+    return render("{} {} {}", join(", ", quoted[:-1]), last, quoted[-1])
 
 
-def did_you_mean(word: str, choices: Iterable[str], suffix: str = "") -> str:
+def did_you_mean(word: str, choices: Iterable[str], suffix: str = "") -> Mrkdwn:
     """ " Did you mean `x`?" for the closest of `choices`, or "" if none is close."""
     close = difflib.get_close_matches(word[:40], list(choices), n=1)
-    return f" Did you mean `{close[0]}{suffix}`?" if close else ""
+    return render(" Did you mean {}?", code(close[0] + suffix)) if close else render("")

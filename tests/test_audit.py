@@ -211,7 +211,8 @@ async def test_auditor_stores_and_posts_one_line_to_the_audit_channel(store):
     assert channel.posts == [
         (
             "C0AUDIT01",
-            f"denied: U0MOD0001 end VMR_1 in C0ROOMS01 — you need the `end` permission "
+            # the whole line is stored text, shown literally: its backticks format nothing
+            f"denied: U0MOD0001 end VMR_1 in C0ROOMS01 — you need the ｀end｀ permission "
             f"(ref {recorded.correlation_id})",
         )
     ]

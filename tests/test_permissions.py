@@ -168,7 +168,7 @@ async def test_out_of_scope_names_the_conference_and_where_the_permission_applie
     assert decision.reason == "out_of_scope"
     assert decision.detail == (
         "your `end` permission does not cover conference Sales "
-        "(it covers VMR_*, *@meet.example.com)"
+        "(it covers `VMR_*`, `*@meet.example.com`)"  # code: a `*` in a pattern must not format
     )
 
 
@@ -259,7 +259,7 @@ assign:
     assert (await auth.check("U0MOD0001", "end", channel_id=RANDOM, conference=BOARD)).allowed
     end_vmr = await auth.check("U0MOD0001", "end", channel_id=RANDOM, conference=VMR_1)
     assert end_vmr.reason == "out_of_scope"
-    assert "(it covers Board*)" in end_vmr.detail
+    assert "(it covers `Board*`)" in end_vmr.detail
 
 
 async def test_nobody_is_allowed_anything_by_default():

@@ -54,6 +54,12 @@ class PostedMessage:
     replace_original: bool = False
     delete_original: bool = False
 
+    @property
+    def shown(self) -> str:
+        """`text` as a Slack client shows it: `&lt;` `&gt;` `&amp;` undone (mentions, links and
+        formatting marks stay as they were sent)."""
+        return self.text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
 
 @dataclass(frozen=True)
 class UserGroup:

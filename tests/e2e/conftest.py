@@ -52,21 +52,21 @@ class Seen:
             lambda m: (
                 not m.ephemeral
                 and m.kind != "update"
-                and fragment in m.text
+                and fragment in m.shown
                 and channel in (None, m.channel)
             ),
             timeout,
         )
 
     def private(self, fragment: str, timeout: float = 5.0) -> Any:
-        return self.wait(lambda m: m.ephemeral and fragment in m.text, timeout)
+        return self.wait(lambda m: m.ephemeral and fragment in m.shown, timeout)
 
     def update(self, fragment: str, timeout: float = 5.0) -> Any:
-        return self.wait(lambda m: m.kind == "update" and fragment in m.text, timeout)
+        return self.wait(lambda m: m.kind == "update" and fragment in m.shown, timeout)
 
     def replaced(self, fragment: str, timeout: float = 5.0) -> Any:
         """The message whose button was clicked, replaced in place (e.g. a refreshed listing)."""
-        return self.wait(lambda m: m.replace_original and fragment in m.text, timeout)
+        return self.wait(lambda m: m.replace_original and fragment in m.shown, timeout)
 
     def deleted(self, timeout: float = 5.0) -> Any:
         """The message whose button was clicked, taken away."""

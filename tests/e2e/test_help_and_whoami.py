@@ -16,13 +16,13 @@ def test_help_lists_only_what_a_viewer_may_run(bot: Bot, seen: Seen) -> None:
     bot.slack.command("help", user=VIEWER)
 
     shown = seen.private("Commands you may run:")
-    assert "`/pexip conferences`" in shown.text
-    assert "`/pexip participants <conference>`" in shown.text
-    assert "`/pexip help [command]`" in shown.text
-    assert "`/pexip whoami`" in shown.text
+    assert "`/pexip conferences`" in shown.shown
+    assert "`/pexip participants <conference>`" in shown.shown
+    assert "`/pexip help [command]`" in shown.shown
+    assert "`/pexip whoami`" in shown.shown
     for word in ("mute", "dial", "end", "backup", "sync"):
-        assert f"`/pexip {word}" not in shown.text
-    assert "`/pexip help <command>` for an example" in str(shown.blocks)
+        assert f"`/pexip {word}" not in shown.shown
+    assert "`/pexip help &lt;command&gt;` for an example" in str(shown.blocks)
     assert seen.in_channel() == []
 
 
@@ -31,17 +31,17 @@ def test_help_for_an_admin_lists_every_command(bot: Bot, seen: Seen) -> None:
 
     shown = seen.private("Commands you may run:")
     for form in ("mute <participant>", "mute-guests <conference>", "sync <template-id>"):
-        assert f"`/pexip {form}`" in shown.text
-    assert "`/pexip backup now` or `/pexip backup list` or `/pexip backup restore" in shown.text
+        assert f"`/pexip {form}`" in shown.shown
+    assert "`/pexip backup now` or `/pexip backup list` or `/pexip backup restore" in shown.shown
 
 
 def test_help_dial_shows_the_form_and_an_example(bot: Bot, seen: Seen) -> None:
     bot.slack.command("help dial", user=MODERATOR)
 
     shown = seen.private("`/pexip dial <conference-alias> <destination> [role=chair|guest]")
-    assert "[location=<system location>] [node=<IP address>] [name=<display name>]" in shown.text
-    assert "Example: `/pexip dial meet@example.com alice@example.com" in shown.text
-    assert "You may not run this command" not in shown.text
+    assert "[location=<system location>] [node=<IP address>] [name=<display name>]" in shown.shown
+    assert "Example: `/pexip dial meet@example.com alice@example.com" in shown.shown
+    assert "You may not run this command" not in shown.shown
 
 
 def test_help_on_a_command_the_user_may_not_run_says_so(bot: Bot, seen: Seen) -> None:
@@ -56,8 +56,8 @@ def test_whoami_lists_roles_and_their_scopes(bot: Bot, seen: Seen) -> None:
     shown = seen.private(f"You are <@{SCOPED}>.")
     assert (
         "*vmr-moderator*: `conferences`, `participants`, `mute`, `unmute`, `lock`, `unlock`"
-        " — on VMR_*, *@meet.example.com"
-    ) in shown.text
+        " — on `VMR_*`, `*@meet.example.com`"
+    ) in shown.shown
 
 
 def test_whoami_never_scopes_node_wide_permissions(bot: Bot, seen: Seen) -> None:
