@@ -53,6 +53,9 @@ def test_a_guest_s_chosen_name_is_listed_and_acted_on_literally(
     assert "<!here|x> ＊bold＊ <https://evil.example|click>" in listing.shown
     bot.slack.command('mute "&lt;!here|x&gt;"', user=ADMIN)
     seen.public("muted <!here|x> ＊bold＊")
+    bot.slack.command('transfer "&lt;!here|x&gt;" to vmr2@meet.example.com', user=ADMIN)
+    moved = seen.public("transferred <!here|x> ＊bold＊")
+    assert "&amp;lt;" not in moved.text  # escaped once, at the boundary, not twice
     bot.slack.command("mute &lt;@U0ADMIN01&gt;", user=ADMIN)  # no one: the typed text comes back
     seen.private("No participant matching '<@U0ADMIN01>'")
 
