@@ -656,3 +656,25 @@ async def test_a_restore_package_is_sent_as_a_streamed_multipart_form(tmp_path: 
     )
     assert fields == {"passphrase": b"s3cret"}
     assert files == {"package": (b"odd %22name%22.tar.gpg", content)}
+
+
+async def test_a_backup_download_gives_way_to_a_lookup_in_flight(
+    client: PexipClient, simulator: Any, tmp_path: Path
+) -> None:
+    """On a machine short of CPU the moderator's request is served first: the download waits
+    between pieces while a lookup or command is in flight, and then carries on."""
+    newest = (await backups.list_backups(client))[0]
+    simulator.control.add_fault(method="GET", path="/api/admin/status/", latency=0.5, times=1)
+    finished: list[str] = []
+
+    async def lookup() -> None:
+        await status.participants(client)
+        finished.append("lookup")
+
+    async def download() -> None:
+        await asyncio.sleep(0.1)  # the lookup is in flight by now
+        await backups.download_backup(client, newest.filename, tmp_path / "b.tar.gpg")
+        finished.append("download")
+
+    await asyncio.wait_for(asyncio.gather(lookup(), download()), timeout=10)
+    assert finished == ["lookup", "download"]

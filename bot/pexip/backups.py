@@ -41,7 +41,7 @@ class _Sink:
     batches are in memory.
     """
 
-    BATCH = 1024 * 1024
+    BATCH = 4 * 1024 * 1024
 
     def __init__(self, path: Path) -> None:
         self._out = path.open("wb")
@@ -50,9 +50,10 @@ class _Sink:
         self._pending: asyncio.Future[None] | None = None
 
     def _write(self, batch: list[bytes]) -> None:
-        for piece in batch:
-            self._out.write(piece)
-            self.digest.update(piece)
+        # one write and one update per batch: each is a GIL hand-off back to the event loop
+        data = b"".join(batch)
+        self._out.write(data)
+        self.digest.update(data)
 
     async def put(self, batch: list[bytes]) -> None:
         await self.flush()
@@ -74,8 +75,9 @@ class _Sink:
 async def download_backup(client: PexipClient, filename: str, destination: Path) -> DownloadedFile:
     """Stream a backup to `destination` at constant memory, hashing as it goes.
 
-    The download takes no moderation slot (`PexipClient.stream`), and the file is written and
-    hashed off the event loop (`_Sink`). The body is taken in the pieces it arrives in: asking
+    The download takes no moderation slot (`PexipClient.stream`) and gives way to lookups and
+    commands (`PexipClient.moderation_first`); the file is written and hashed off the event loop
+    (`_Sink`). The body is taken in the pieces it arrives in: asking
     httpx for fixed-size chunks makes it join pieces into each chunk, a copy of the whole file
     that cost a third of the download time (bench/: backup case). A body shorter than the
     node's Content-Length is an error and leaves no file behind.
@@ -90,6 +92,7 @@ async def download_backup(client: PexipClient, filename: str, destination: Path)
                 batch: list[bytes] = []
                 gathered = 0
                 async for chunk in response.aiter_bytes():
+                    await client.moderation_first()
                     batch.append(chunk)
                     gathered += len(chunk)
                     if gathered >= _Sink.BATCH:

@@ -123,6 +123,9 @@ class PexipClient:
         self._http = _http_client(settings, connections=cap)
         self._downloads = _http_client(settings, connections=1)  # outside the slots
         self._download_turn = asyncio.Lock()  # one download at a time waits, not times out
+        self._in_flight = 0  # lookups and commands sent or waiting for a slot
+        self._quiet = asyncio.Event()
+        self._quiet.set()
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -291,13 +294,27 @@ class PexipClient:
     async def _send(
         self, method: str, path: str, *, operation: str, **kwargs: Any
     ) -> httpx.Response:
-        async with self._slots:
-            try:
-                response = await self._http.request(method, path, **kwargs)
-            except httpx.HTTPError as exc:
-                raise await self._transport_error(exc, operation) from exc
+        self._in_flight += 1
+        self._quiet.clear()
+        try:
+            async with self._slots:
+                try:
+                    response = await self._http.request(method, path, **kwargs)
+                except httpx.HTTPError as exc:
+                    raise await self._transport_error(exc, operation) from exc
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._quiet.set()
         answers.raise_for_answer(response, operation)
         return response
+
+    async def moderation_first(self) -> None:
+        """A backup download calls this between pieces: it waits while a lookup or command is
+        in flight (or waiting for a slot), so on a machine short of CPU the moderator's request
+        is served first and the download carries on when it is done."""
+        if self._in_flight:
+            await self._quiet.wait()
 
     async def _transport_error(self, exc: httpx.HTTPError, operation: str) -> errors.PexipError:
         names: list[str] = []
