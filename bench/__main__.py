@@ -102,6 +102,7 @@ def run_cases(
         began = time.monotonic()
         try:
             results.append(CASES[name](stack, plan))
+            stack.results[name] = results[-1]
         except Exception as exc:
             errors[name] = f"{type(exc).__name__}: {exc}"
             console.print(f"[bold red]{name} failed[/]: {errors[name]}", highlight=False)

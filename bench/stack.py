@@ -20,6 +20,7 @@ import httpx
 from bench.botprocess import REPO, BotConfig, BotProcess, Memory
 from bench.fixtures import Fixtures, Outcome, Urls
 from bench.load import Sent, Slash, no_gc_pauses, succeeded
+from bench.results import CaseResult
 from bot.sandbox.simulator.client import SimulatorControl
 
 BENCH_USER = "U0BENCH01"
@@ -88,6 +89,7 @@ class Stack:
     secret: str = field(default_factory=lambda: secrets.token_hex(16))
     participants: list[Participant] = field(default_factory=list)
     history: list[BotRecord] = field(default_factory=list)
+    results: dict[str, CaseResult] = field(default_factory=dict)  # the run's cases so far
     _bot: BotProcess | None = None
     _control: SimulatorControl | None = None
 

@@ -16,6 +16,7 @@ from bench.cases import CASES
 REPO = Path(__file__).resolve().parent.parent
 TARGETS = {
     "ack": 1,  # p99 at concurrency 50
+    "baseline": 2,  # pexbot against a bare AsyncApp: p99, acks per second
     "e2e": 2,  # overhead p50, p99
     "vendor": 2,  # one connection: PexipClient, and the bot
     "inflight": 2,  # cap 1, cap 5

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench.cases import ack, backup, busy, e2e, inflight, startup, vendor
+from bench.cases import ack, backup, baseline, busy, e2e, inflight, startup, vendor
 from bench.plan import Plan
 from bench.results import CaseResult
 from bench.stack import Stack
@@ -14,6 +14,7 @@ Case = Callable[[Stack, Plan], CaseResult]
 CASES: dict[str, Case] = {
     "startup": startup.run,
     "ack": ack.run,
+    "baseline": baseline.run,
     "e2e": e2e.run,
     "vendor": vendor.run,
     "inflight": inflight.run,
