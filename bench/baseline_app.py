@@ -1,8 +1,9 @@
 """The `baseline` case's bot: a bare Bolt `AsyncApp` with one slash-command listener that only
-acknowledges (answered as the listener returns, `process_before_response=True`, as pexbot
-is; Bolt's default instead polls for the ack every 10 ms), served by the same stack as `pexbot serve` (Starlette under uvicorn with
+acknowledges, served by the same stack as `pexbot serve` (Starlette under uvicorn with
 httptools, access log off, Bolt's own Starlette adapter) and configured through the same
-variables (`PORT`, `SLACK_SIGNING_SECRET`, `SLACK_BOT_TOKEN`, `SLACK_API_URL`).
+variables (`PORT`, `SLACK_SIGNING_SECRET`, `SLACK_BOT_TOKEN`, `SLACK_API_URL`). Like pexbot it
+answers as the listener returns (`process_before_response=True`); Bolt's default instead polls
+for the ack every 10 ms, which would make pexbot look faster than it is.
 
 `python -m bench.baseline_app`: what pexbot's acknowledgement costs is judged against this.
 """

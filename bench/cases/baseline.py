@@ -34,7 +34,9 @@ async def _level(
             sent = await slash.send_all(stack.mute_texts(plan.ack_commands), concurrency)
     acks = latency_ms([s.ack_seconds for s in sent])
     for name in ("p50_ms", "p95_ms", "p99_ms"):
-        result.add(f"c{concurrency}_{name}", f"c={concurrency}: ack {name.split('_')[0]}", acks[name], "ms")
+        result.add(
+            f"c{concurrency}_{name}", f"c={concurrency}: ack {name.split('_')[0]}", acks[name], "ms"
+        )
     first = min(s.sent_at for s in sent)
     last = max(s.sent_at + s.ack_seconds for s in sent)
     rate = round(len(sent) / (last - first), 1)
