@@ -1,21 +1,24 @@
 """Builds the process: Settings → management client, policy, audit, Slack client, Bolt app.
 
-Everything long-lived is made here, once, and closed by `Runtime.close()`.
+Everything long-lived is made here, once, and closed by `Runtime.close()`. The Slack handlers
+(`handlers/`, the layer above) are attached through the `pexbot.listeners` entry point that
+pyproject.toml declares, so nothing in `bot/` imports them.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 
 import aiohttp
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.acks import prompt_acks
 from bot.audit import Auditor, AuditStore
 from bot.backup_history import BackupHistory
-from bot.config import Settings, SlackSettings
+from bot.config import ConfigError, Settings, SlackSettings
 from bot.mrkdwn import as_mrkdwn
 from bot.permissions import Authorizer, load_policy
 from bot.pexip.client import PexipClient
@@ -23,9 +26,24 @@ from bot.services import BackupServices, Services
 from bot.slack_client import slack_client as make_slack_client
 from bot.teams import TeamGate
 from bot.usergroups import SlackUserGroups
-from handlers import register
 
 log = logging.getLogger(__name__)
+
+LISTENERS = "pexbot.listeners"
+Install = Callable[[AsyncApp, Services], None]
+"""Attaches listeners to the Bolt app (`handlers.register`)."""
+
+
+def installed_listeners() -> Install:
+    """The Slack handlers this installation declares (entry point group `pexbot.listeners`)."""
+    found = list(entry_points(group=LISTENERS))
+    if len(found) != 1:
+        raise ConfigError(
+            f"pexbot's Slack handlers are not installed ({len(found)} `{LISTENERS}` entry "
+            "points): install pexbot again, e.g. `pip install -e .`"
+        )
+    install: Install = found[0].load()
+    return install
 
 
 @dataclass
@@ -73,8 +91,9 @@ def _secrets(settings: Settings) -> list[object]:
     ]
 
 
-def build_runtime(settings: Settings) -> Runtime:
-    """Validates everything `serve` needs first, so a bad setting stops start-up with one line."""
+def build_runtime(settings: Settings, install: Install | None = None) -> Runtime:
+    """Validates everything `serve` needs first, so a bad setting stops start-up with one line.
+    `install` attaches the listeners (default: the installed handlers)."""
     slack = settings.slack()
     pexip_settings = settings.pexip()
     policy = load_policy(settings.permissions_file)
@@ -102,10 +121,12 @@ def build_runtime(settings: Settings) -> Runtime:
     bolt = AsyncApp(
         client=web,
         signing_secret=signing or "",
-        request_verification_enabled=signing is not None,
+        # The door (`bot.server`) checks every signature before Bolt sees a request.
+        request_verification_enabled=False,
+        # Answer Slack when the listener returns: every listener acks and queues its work.
+        process_before_response=True,
     )
-    prompt_acks(bolt)
-    register(bolt, services)
+    (install or installed_listeners())(bolt, services)
     return Runtime(settings, slack, services, bolt, web, store)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from bot.mrkdwn import Mrkdwn, mention, render
+from bot.mrkdwn import Mrkdwn, code, mention, render
 from bot.pexip import errors
 
 Outcome = Literal["success", "error", "denied", "invalid"]
@@ -127,51 +127,21 @@ def no_match(message: str, slash: str, listing: str = "conferences") -> Mrkdwn:
     )
 
 
-# Past-tense outcomes in the channel: "<@U1> muted Alice Parkes in VMR_1".
-DONE: dict[str, str] = {
-    "mute": "muted {target}",
-    "unmute": "unmuted {target}",
-    "disconnect": "disconnected {target}",
-    "admit": "admitted {target}",
-    "transfer": "transferred {target}",
-    "lock": "locked {target}: new participants wait to be admitted",
-    "unlock": "unlocked {target}: everyone waiting was let in",
-    "mute-guests": "muted all guests in {target}",
-    "unmute-guests": "unmuted all guests in {target}",
-    "end": "ended {target}",
-    "sync": "synced template {target}",
-    "dial": "is dialling {target}",
-    "backup": "started a backup of the management node",
-    "restore": "restored the management node from {target}",
-}
-
-# Infinitive, for failures: "<@U1> tried to mute Alice Parkes in VMR_1".
-TRY: dict[str, str] = {
-    "mute": "mute {target}",
-    "unmute": "unmute {target}",
-    "disconnect": "disconnect {target}",
-    "admit": "admit {target}",
-    "transfer": "transfer {target}",
-    "lock": "lock {target}",
-    "unlock": "unlock {target}",
-    "mute-guests": "mute all guests in {target}",
-    "unmute-guests": "unmute all guests in {target}",
-    "end": "end {target}",
-    "sync": "sync template {target}",
-    "dial": "dial {target}",
-    "backup": "back up the management node",
-    "restore": "restore the management node from {target}",
-}
-
-
 def whom(participant: str, conference: str) -> Mrkdwn:
     """A participant as outcomes name them: "Alice Parkes in VMR_1"."""
     return render("{} in {}", participant, conference)
 
 
-def done(actor: str, word: str, target: str) -> Mrkdwn:
-    return render("{} {}.", mention(actor), render(DONE[word], target=target))
+def done(actor: str, phrase: Mrkdwn) -> Mrkdwn:
+    """ "<@U1> muted Alice Parkes in VMR_1.": a command's declared past tense (rendered with its
+    target made literal), with its actor."""
+    return render("{} {}.", mention(actor), phrase)
 
 
-def attempted(word: str, target: str) -> Mrkdwn:
-    return render(TRY[word], target=target)
+def outdated_button(slash: str) -> Mrkdwn:
+    """A click on a button pexbot no longer knows (from a message of an older version)."""
+    return render(
+        ":hourglass: Nothing was done: that button is out of date (it belongs to an older "
+        "version of this message). Run the command again, e.g. {}.",
+        code(f"{slash} conferences"),
+    )

@@ -10,6 +10,7 @@ The file format lives in `bot.policy`; its public names are re-exported here.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from typing import Annotated, Literal
 
@@ -38,8 +39,10 @@ __all__ = [
     "ConferenceScope",
     "Decision",
     "DenialReason",
+    "Grant",
     "Policy",
     "PolicyError",
+    "Refused",
     "RoleGrant",
     "UserProfile",
     "load_policy",
@@ -69,6 +72,28 @@ class Decision(BaseModel):
     @classmethod
     def deny(cls, permission: str, reason: DenialReason, detail: str) -> Decision:
         return cls(allowed=False, permission=permission, reason=reason, detail=detail)
+
+
+class Grant(BaseModel):
+    """A permission the user holds, and where: the one authorization of a command, made before
+    anything is looked up. `conferences=None`: on every conference; else on those a glob of
+    the user's roles that hold it matches (name or alias), which `covers` checks once the
+    conference is known."""
+
+    model_config = ConfigDict(frozen=True)
+
+    permission: str
+    conferences: tuple[str, ...] | None
+
+    def covers(self, conference: ConferenceScope, shown: str | None = None) -> Decision:
+        """Allowed on this conference? `shown` is how a denial names it (as typed)."""
+        if self.conferences is None or scope_covers(self.conferences, conference):
+            return Decision.allow(self.permission)
+        detail = (
+            f"your `{self.permission}` permission does not cover conference "
+            f"{shown or conference.name} (it covers {', '.join(self.conferences)})"
+        )
+        return Decision.deny(self.permission, "out_of_scope", detail)
 
 
 class RoleGrant(BaseModel):
@@ -152,6 +177,26 @@ class Authorizer:
             return Decision.deny(permission, "membership_unavailable", detail)
         return self._decide(permission, conference, self._policy.roles_of(user_id, groups), shown)
 
+    async def grant(self, user_id: str, permission: str, *, channel_id: str | None) -> Grant:
+        """The user's grant of `permission` here, with its conference scope; raises `Refused`
+        with the decision when they hold it nowhere (or not in this channel). Group membership
+        is asked only when the user's own roles do not already grant it everywhere."""
+        if permission in ALWAYS_ALLOWED:
+            return Grant(permission=permission, conferences=None)
+        decision = await self.check(user_id, permission, channel_id=channel_id)
+        if not decision.allowed:
+            raise Refused(decision)
+        names = self._policy.roles_of(user_id)
+        if _scope_of(self._holding(permission, names)) is not None and self._groups_could_grant(
+            permission
+        ):
+            with contextlib.suppress(MembershipUnavailable):  # own roles grant it, as checked
+                names = self._policy.roles_of(user_id, await self._groups_of(user_id))
+        return Grant(permission=permission, conferences=_scope_of(self._holding(permission, names)))
+
+    def _holding(self, permission: str, names: Iterable[str]) -> list[Role]:
+        return [self._role(name) for name in names if self._role(name).grants(permission)]
+
     async def profile(self, user_id: str) -> UserProfile:
         """The user's roles; if Slack cannot be asked, only the roles held without groups."""
         groups: frozenset[str] = frozenset()
@@ -205,6 +250,21 @@ class Authorizer:
     def _channel_detail(self) -> Mrkdwn:
         channels = join(", ", (channel(c) for c in self._policy.channels or ()))
         return render("commands are only accepted in {}", channels)
+
+
+class Refused(Exception):
+    """The user may not do this: `decision` says why."""
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(decision.detail)
+        self.decision = decision
+
+
+def _scope_of(roles: list[Role]) -> tuple[str, ...] | None:
+    """Where roles grant a permission together: None when one of them grants it everywhere."""
+    if any(role.conferences is None for role in roles):
+        return None
+    return tuple(dict.fromkeys(p for role in roles for p in role.conferences or ()))
 
 
 def _union(groups: Iterable[tuple[str, ...]]) -> tuple[str, ...]:

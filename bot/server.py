@@ -16,12 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import uvicorn
-from slack_bolt.adapter.starlette.async_handler import (
-    to_async_bolt_request,
-    to_starlette_response,
-)
-from slack_bolt.context.async_context import AsyncBoltContext
-from slack_bolt.request.async_internals import build_async_context
+from slack_bolt.adapter.starlette.async_handler import to_starlette_response
 from slack_sdk.signature import SignatureVerifier
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
@@ -57,10 +52,9 @@ def http_app(runtime: Runtime) -> Starlette:
         if problem is not None:
             log.warning("refused a signed request that is not a Slack payload: %s", problem)
             return JSONResponse({"error": "malformed payload"}, status_code=400)
-        bolt_request = to_async_bolt_request(request, body)
-        if bolt_request.body != payload:  # read as Bolt misreads it: see handlers.envelope
-            bolt_request.body = payload
-            bolt_request.context = build_async_context(AsyncBoltContext(), payload)
+        text = body.decode()
+        query = request.url.query or None
+        bolt_request = envelope.for_bolt(text, payload, dict(request.headers), query)
         return to_starlette_response(await runtime.bolt.async_dispatch(bolt_request))
 
     async def healthz(request: Request) -> Response:

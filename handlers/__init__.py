@@ -1,5 +1,14 @@
-"""Slack handlers. `register` lists every command, action id, form and options source on one
-screen; `handlers.dispatch` lists which function runs each typed command."""
+"""Slack handlers: every command is declared once, with its executor, in the module of its area
+(`handlers.registry`); importing them here registers them, in this order (the order `help`
+lists them). `register` attaches to a Bolt app one listener per kind of request: the slash
+command, every button action id the declarations offer, the forms and their pickers.
+
+    help.py          help, whoami
+    participants.py  participants, mute, unmute, disconnect, admit, transfer (and its form)
+    conferences.py   conferences, lock, unlock, mute-guests, unmute-guests, end, sync
+    dialling.py      dial (and its form)
+    backups.py       backup now | list | restore
+"""
 
 from __future__ import annotations
 
@@ -7,37 +16,24 @@ import re
 from typing import Any
 
 from bot.services import Services
+from handlers import backups, conferences, dialling, help, modals, participants
+from handlers.listeners import CONFIRM, PICK, Listeners
+from handlers.registry import REGISTRY
 
-# Buttons that run the command line carried in their value, for the person who clicked.
-RUN_ACTIONS = (
-    "participant_mute",
-    "participant_unmute",
-    "participant_disconnect",
-    "participant_admit",
-    "conference_participants",
-    "conference_lock",
-    "conference_unlock",
-    "conference_mute_guests",
-    "conference_unmute_guests",
-    "conference_end",
-    "confirm",
-    "backup_retry",
-)
-PICK_ACTIONS = re.compile(r"^pick_\d+$")  # one button per candidate when a name is ambiguous
+__all__ = ["AREAS", "register"]
+
+AREAS = (help, participants, conferences, dialling, backups)
+PICK_ACTIONS = re.compile(rf"^{PICK}\d+$")
 
 
 def register(app: Any, services: Services) -> None:
     """Attach every listener to a Bolt `AsyncApp`."""
-    from handlers import modals
-    from handlers.listeners import Listeners
-
     on = Listeners(services)
     app.command(services.slash)(on.slash)
-    for action_id in RUN_ACTIONS:
+    for action_id in (*REGISTRY.action_ids, CONFIRM):
         app.action(action_id)(on.button)
     app.action(PICK_ACTIONS)(on.button)
     app.action("cancel")(on.cancel)
-    app.action("participant_transfer")(on.transfer_button)
     app.view(modals.DIAL_CALLBACK)(on.dial_submitted)
     app.view(modals.TRANSFER_CALLBACK)(on.transfer_submitted)
     app.options(modals.CONFERENCE_OPTIONS)(on.conference_options)

@@ -1,4 +1,5 @@
-"""Reading the words after a command word: the pieces `handlers.grammar`'s parsers share.
+"""Reading the words after a command word: the pieces every command's parser is made of, and
+the parsers many commands share (`no_arguments`, `one_conference`, `one_participant`).
 
 Each reader returns a value or raises `Problem`, a sentence saying what was wrong; the grammar
 adds the usage hint, which needs the slash command.
@@ -21,6 +22,7 @@ from handlers.usage import did_you_mean, listed, show, show_tokens
 M = TypeVar("M", bound=BaseModel)
 C = TypeVar("C", bound=str)
 
+CONFERENCE = "a conference: its name, one of its aliases or its id"
 PARTICIPANT = "a participant: a name (in quotes if it has spaces) or a participant id"
 QUOTE_NAMES = "Put a name with spaces in quotes."
 
@@ -164,3 +166,24 @@ def build(model: type[M], word: str, **fields: object) -> M:
         where = " ".join(str(part) for part in error.errors()[0]["loc"]) or "it"
         sentence = render("`{}` cannot use the value given for {}.", word, where)
         raise Problem(sentence, word) from None
+
+
+# Parsers shared by several commands (`@command(..., grammar=...)`): each gets the words after the
+# command word and the declaring model.
+
+
+def no_arguments(args: Args, model: type[M]) -> M:
+    """`whoami`, `conferences`: nothing may follow the word."""
+    nothing(args)
+    return build(model, args.word)
+
+
+def one_conference(args: Args, model: type[M]) -> M:
+    """`lock <conference>` and the like."""
+    token = single(args, CONFERENCE, advice=QUOTE_NAMES)
+    return build(model, args.word, conference=value(token, args.word, "conference"))
+
+
+def one_participant(args: Args, model: type[M]) -> M:
+    """`mute <participant> [in <conference>]` and the like."""
+    return build(model, args.word, participant=participant(args.word, args.positional))

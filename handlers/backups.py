@@ -5,7 +5,6 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from bot import messages
 from bot.backup_gate import NotNow
 from bot.backup_history import BackupRun, HistoryError
 from bot.backup_notify import human_size, notify, render_report
@@ -16,11 +15,57 @@ from bot.pexip import commands as pexip
 from bot.pexip import status
 from bot.pexip.models import SystemBackup
 from bot.resolve import NoMatch
+from handlers import arguments as read
 from handlers import blocks
-from handlers.commands import BackupList, BackupNow, BackupRestore
+from handlers.arguments import Args, Problem, build
+from handlers.commands import Value
 from handlers.context import Confirm, Context, Done, Listing, Reported
 from handlers.grammar import UsageError
+from handlers.registry import Command, Offer, Said, Usage, command
 from handlers.replies import Message
+from handlers.tokens import quote
+from handlers.usage import did_you_mean, show
+
+
+class BackupNow(Command):
+    """`backup now`."""
+
+    def _arguments(self) -> tuple[str, ...]:
+        return ("now",)
+
+
+class BackupList(Command):
+    """`backup list`."""
+
+    def _arguments(self) -> tuple[str, ...]:
+        return ("list",)
+
+
+class BackupRestore(Command):
+    """`backup restore <filename>` (the app asks to confirm first)."""
+
+    filename: Value
+
+    def _arguments(self) -> tuple[str, ...]:
+        return ("restore", quote(self.filename))
+
+
+def _read_backup(args: Args, model: type[BackupNow]) -> BackupNow | BackupList | BackupRestore:
+    """`backup now`, `backup list` or `backup restore <filename>`."""
+    forms = render("`now`, `list` or `restore &lt;filename&gt;`")
+    if not args.positional:
+        raise Problem(render("`backup` needs {}.", forms), "backup")
+    action, rest = args.positional[0].text.strip().lower(), args.positional[1:]
+    if action == "restore":
+        filename = read.after_keyword("backup", rest, "restore", "backup file name")
+        return build(BackupRestore, "backup", filename=filename)
+    simple: dict[str, type[BackupNow | BackupList]] = {"now": BackupNow, "list": BackupList}
+    if action in simple:
+        read.nothing(Args("backup", rest, {}), word=f"backup {action}")
+        return build(simple[action], "backup")
+    hint = did_you_mean(action, ("now", "list", "restore"))
+    sentence = render("`backup` takes {}, not {}.{}", forms, show(args.positional[0].text), hint)
+    raise Problem(sentence, "backup")
 
 
 def _describe(backup: SystemBackup) -> Mrkdwn:
@@ -59,15 +104,30 @@ def _not_configured(slash: str) -> UsageError:
     )
 
 
+@command(
+    BackupNow,
+    word="backup",
+    permission="backup",
+    key="backup now",
+    usage=Usage(
+        "backup now",
+        "Take a backup now, list the backups, or restore one (asks you to confirm).",
+        "backup list",
+    ),
+    grammar=_read_backup,
+    said=Said(
+        done="started a backup of the management node", attempt="back up the management node"
+    ),
+    buttons=(Offer("backup_retry", "Retry now"),),
+)
 async def backup_now(ctx: Context, command: BackupNow) -> Done:
     """Run the nightly job now; the report goes to this channel and to BACKUP_CHANNEL."""
     services = ctx.services
     if services.backup is None:
         raise _not_configured(services.slash)
-    ctx.target = "management node"
     try:
         async with services.backup.manual.turn(utc_now):
-            await ctx.replies.public(Message(messages.done(ctx.user, "backup", "")))
+            await ctx.replies.public(Message(ctx.done(command, "")))
             report = await run_backup(
                 services.pexip,
                 services.backup.settings,
@@ -76,13 +136,14 @@ async def backup_now(ctx: Context, command: BackupNow) -> Done:
                 requested_by=ctx.user,
             )
     except NotNow as exc:
-        raise UsageError(render("{}", str(exc)), "backup") from None  # plain words, no markup
+        words = render("{}", str(exc))  # plain words, no markup
+        raise UsageError(words, "backup", "management node") from None
     text, report_blocks = render_report(report)
     channel = services.backup.settings.channel
     if channel and channel != ctx.interaction.channel_id:
         await notify(ctx.replies.client, channel, report)
     if report.outcome != "success":
-        raise Reported(Message(text, report_blocks), report.reason)
+        raise Reported(Message(text, report_blocks), report.reason, "management node")
     return Done(
         Message(text, report_blocks),
         report.filename or "management node",
@@ -90,6 +151,14 @@ async def backup_now(ctx: Context, command: BackupNow) -> Done:
     )
 
 
+@command(
+    BackupList,
+    word="backup",
+    permission="backup",
+    kind="listing",
+    key="backup list",
+    usage=Usage("backup list"),
+)
 async def backup_list(ctx: Context, command: BackupList) -> Listing:
     files = await node_backups.list_backups(ctx.services.pexip)
     lines = [render("• {}", _describe(backup)) for backup in files[:30]] or [
@@ -142,10 +211,23 @@ async def _version_doubt(ctx: Context, backup: SystemBackup) -> Mrkdwn | None:
                 code(f"{ctx.services.slash} backup list"),
             ),
             "backup",
+            backup.filename,
         )
     return None
 
 
+@command(
+    BackupRestore,
+    word="backup",
+    permission="restore",
+    key="backup restore",
+    usage=Usage("backup restore <filename>"),
+    said=Said(
+        done="restored the management node from {target}",
+        attempt="restore the management node from {target}",
+    ),
+    confirm=True,
+)
 async def backup_restore(ctx: Context, command: BackupRestore) -> Done | Confirm:
     """Same version only (the vendor restores onto the version the backup came from)."""
     services = ctx.services
@@ -157,7 +239,6 @@ async def backup_restore(ctx: Context, command: BackupRestore) -> Done | Confirm
         raise NoMatch(
             f"no backup file named {command.filename} on the management node", "backup list"
         )
-    ctx.target = backup.filename
     unchecked = await _version_doubt(ctx, backup)
     if not ctx.confirmed:
         question = render(
@@ -174,12 +255,13 @@ async def backup_restore(ctx: Context, command: BackupRestore) -> Done | Confirm
                 question,
             )
             go = "Restore anyway"
-        return Confirm(blocks.confirmation(question, command.to_text(), go), backup.filename)
+        return Confirm(blocks.confirmation(question, command, go), backup.filename)
     with tempfile.TemporaryDirectory(prefix="pexbot-restore-") as folder:
         package = Path(folder) / "package.tar.gpg"
         await node_backups.download_backup(services.pexip, backup.filename, package)
         await ctx.send(
             pexip.BackupRestore(passphrase=services.backup.settings.passphrase, package=package),
-            messages.attempted("restore", backup.filename),
+            ctx.attempt(command, backup.filename),
+            backup.filename,
         )
-    return Done(Message(messages.done(ctx.user, "restore", backup.filename)), backup.filename)
+    return Done(Message(ctx.done(command, backup.filename)), backup.filename)

@@ -8,10 +8,7 @@ use plain_text, which Slack shows literally."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -30,70 +27,39 @@ from bot import slack_limits as limits
 from bot.mrkdwn import Mrkdwn, as_mrkdwn, bold, join, plain, render, shorten
 from bot.pexip.models import Conference, Participant
 from bot.resolve import Ambiguous
-from bot.slack_limits import clip, units
-from handlers.commands import BaseCommand, ParticipantRef
+from bot.slack_limits import clip
+from handlers.commands import ParticipantRef
+from handlers.registry import Command, Offer, encode
 from handlers.replies import Message
 
 MAX_ROWS = 20  # Slack allows 50 blocks a message; two per row, and room for header and notes
 TRANSFER_LABEL = 200  # the name carried in a Transfer button's value, for the form's title
 
 
-def button_value(command: str, refresh: str | None = None) -> str:
-    """Unescaped non-ASCII (an emoji is 2 units, not the 12 of `\\ud83d\\ude00`); a refresh
-    that would not fit is dropped, and a command that cannot fit is a bug (ValueError)."""
-    value = json.dumps(
-        {"c": command, "r": refresh} if refresh else {"c": command}, ensure_ascii=False
-    )
-    if units(value) > limits.BUTTON_VALUE and refresh:
-        return button_value(command)
-    if units(value) > limits.BUTTON_VALUE:
-        raise ValueError(f"a button's command is too long for Slack ({units(value)} units)")
-    return value
-
-
-def read_button_value(value: str) -> tuple[str, str | None]:
-    """(command text, listing to refresh) from a button value; a bare string is a command."""
-    try:
-        data = json.loads(value)
-    except ValueError:
-        return value, None
-    if not isinstance(data, dict) or not isinstance(data.get("c"), str):
-        return value, None
-    refresh = data.get("r")
-    return data["c"], refresh if isinstance(refresh, str) else None
-
-
-@dataclass(frozen=True)
-class TransferValue:
-    participant_id: str
-    label: str
-    refresh: str | None
-
-
-def read_transfer_value(value: str) -> TransferValue:
-    """The Transfer button's value: which participant, its name, the listing to refresh."""
-    try:
-        data = json.loads(value)
-    except ValueError:
-        data = {}
-    if not isinstance(data, dict):
-        data = {}
-    refresh = data.get("r")
-    return TransferValue(
-        participant_id=str(data.get("p", "")),
-        label=str(data.get("l", "the participant")),
-        refresh=refresh if isinstance(refresh, str) else None,
+def offered(
+    offer: Offer,
+    command: Command,
+    *,
+    refresh: Command | None = None,
+    confirm: tuple[str, Mrkdwn] | None = None,
+) -> ButtonElement:
+    """A declared button of `command` (`Offer`); a dialog offer asks `confirm` = (title,
+    question) in Slack's own confirm dialog first, in red."""
+    style = "danger" if offer.dialog else None
+    dialog = confirm if offer.dialog else None
+    return button(
+        offer.label, offer.action_id, command, refresh=refresh, style=style, confirm=dialog
     )
 
 
 def button(
     label: str,
     action_id: str,
-    command: str,
+    command: Command,
     *,
-    refresh: str | None = None,
+    refresh: Command | None = None,
     style: str | None = None,
-    confirm: tuple[str, str] | None = None,
+    confirm: tuple[str, Mrkdwn] | None = None,
 ) -> ButtonElement:
     """A button that runs `command`; `confirm` = (title, question) adds Slack's confirm dialog."""
     dialog = None
@@ -109,7 +75,7 @@ def button(
     return ButtonElement(
         text=clip(label, limits.BUTTON_TEXT),
         action_id=action_id,
-        value=button_value(command, refresh),
+        value=encode(command, refresh),
         style=style,
         confirm=dialog,
     )
@@ -134,18 +100,18 @@ def note(text: str) -> ContextBlock:
 # --- ambiguity ------------------------------------------------------------------------------
 
 
-def with_participant(command: BaseCommand, participant_id: str) -> BaseCommand:
+def with_participant(command: Command, participant_id: str) -> Command:
     return command.model_copy(update={"participant": ParticipantRef(query=participant_id)})
 
 
-def pick_one(command: BaseCommand, ambiguous: Ambiguous) -> Message:
+def pick_one(command: Command, ambiguous: Ambiguous) -> Message:
     """Several participants match: one button each (name, conference, protocol)."""
     shown = ambiguous.candidates[:MAX_ROWS]
     buttons = [
         button(
             f"{p.label} · {p.conference} · {p.protocol or '?'}",
             f"pick_{index}",
-            with_participant(command, p.id).to_text(),
+            with_participant(command, p.id),
         )
         for index, p in enumerate(shown)
     ]
@@ -163,7 +129,7 @@ def pick_one(command: BaseCommand, ambiguous: Ambiguous) -> Message:
 # --- confirmation ---------------------------------------------------------------------------
 
 
-def confirmation(question: Mrkdwn, command: str, go_label: str) -> Message:
+def confirmation(question: Mrkdwn, command: Command, go_label: str) -> Message:
     """A private question with a danger button that runs `command` when clicked."""
     actions = ActionsBlock(
         elements=[
@@ -191,10 +157,10 @@ def unreadable_note(count: int, kind: str) -> Mrkdwn:
 def conferences_listing(
     conferences: Sequence[Conference],
     counts: dict[str, int],
-    may: set[str],
+    buttons: Callable[[Conference, int], list[ButtonElement]],
     unreadable: int = 0,
 ) -> Message:
-    """Running conferences with their buttons; only the buttons the viewer may use."""
+    """Running conferences, each with `buttons(conference, participant count)`."""
     if not conferences:
         text = "No conference is running."
         if unreadable:
@@ -207,7 +173,7 @@ def conferences_listing(
         line = _conference_line(conference, count)
         lines.append(line)
         rows.append(section(line))
-        actions = _conference_buttons(conference, count, may)
+        actions = buttons(conference, count)
         if actions:
             rows.append(ActionsBlock(block_id=f"conf:{conference.id}", elements=actions))
     if len(conferences) > MAX_ROWS:
@@ -233,41 +199,6 @@ def _conference_line(conference: Conference, count: int) -> Mrkdwn:
     return render("{} · {}{}", bold(conference.name), people, extra)
 
 
-def _conference_buttons(conference: Conference, count: int, may: set[str]) -> list[ButtonElement]:
-    ref = conference.id
-    refresh = "conferences"
-    lock = ("unlock", "Unlock") if conference.is_locked else ("lock", "Lock")
-    guests = (
-        ("unmute-guests", "Unmute guests")
-        if conference.guests_muted
-        else ("mute-guests", "Mute guests")
-    )
-    candidates = [
-        ("participants", "Participants", f"participants {ref}", None, None),
-        (lock[0], lock[1], f"{lock[0]} {ref}", refresh, None),
-        (guests[0], guests[1], f"{guests[0]} {ref}", refresh, None),
-        (
-            "end",
-            "End",
-            f"end {ref}",
-            refresh,
-            ("End conference?", _end_question(conference.name, count)),
-        ),
-    ]
-    return [
-        button(
-            label,
-            f"conference_{word.replace('-', '_')}",
-            command,
-            refresh=refresh_with,
-            style="danger" if dialog else None,
-            confirm=dialog,
-        )
-        for word, label, command, refresh_with, dialog in candidates
-        if word in may
-    ]
-
-
 def _end_question(name: str, count: int) -> Mrkdwn:
     people = f"{count} participant{'s' if count != 1 else ''}"
     return render("End {} for {}? Everyone in it is disconnected.", name, people)
@@ -280,9 +211,10 @@ def end_question(name: str, count: int) -> Mrkdwn:
 def participants_listing(
     conference: Conference,
     participants: Sequence[Participant],
-    may: set[str],
+    buttons: Callable[[Participant], list[ButtonElement]],
     unreadable: int = 0,
 ) -> Message:
+    """A conference's participants, each with `buttons(participant)`."""
     count = len(participants) + unreadable
     title = f"{conference.name}: {count} participant{'s' if count != 1 else ''}"
     flags = [
@@ -297,12 +229,11 @@ def participants_listing(
         title += f" ({', '.join(flags)})"
     rows: list[Block] = [HeaderBlock(text=clip(title, limits.HEADER_TEXT))]
     lines: list[Mrkdwn] = []
-    refresh = f"participants {conference.id}"
     for participant in participants[:MAX_ROWS]:
         line = participant_line(participant)
         lines.append(line)
         rows.append(section(line))
-        actions = _participant_buttons(participant, refresh, may)
+        actions = buttons(participant)
         if actions:
             rows.append(ActionsBlock(block_id=f"part:{participant.id}", elements=actions))
     if len(participants) > MAX_ROWS:
@@ -365,44 +296,3 @@ def participant_line(participant: Participant) -> Mrkdwn:
     state = ", ".join(participant_state(participant))
     line = render("{} · {} · {}", bold(participant.label), role, protocol)
     return render("{} · {}", line, state) if state else line
-
-
-def _participant_buttons(
-    participant: Participant, refresh: str, may: set[str]
-) -> list[ButtonElement]:
-    """Only what the viewer may do and the node says this leg supports."""
-    ref = participant.id
-    mute = ("unmute", "Unmute") if participant.is_muted else ("mute", "Mute")
-    candidates: list[tuple[str, str, str, Any]] = []
-    if participant.is_mute_supported:
-        candidates.append((mute[0], mute[1], f"{mute[0]} {ref}", None))
-    if participant.is_waiting:
-        candidates.append(("admit", "Admit", f"admit {ref}", None))
-    if participant.is_disconnect_supported:
-        candidates.append(
-            (
-                "disconnect",
-                "Disconnect",
-                f"disconnect {ref}",
-                ("Disconnect?", f"Disconnect {participant.label} from {participant.conference}?"),
-            )
-        )
-    buttons = [
-        button(
-            label,
-            f"participant_{word}",
-            command,
-            refresh=refresh,
-            style="danger" if dialog else None,
-            confirm=dialog,
-        )
-        for word, label, command, dialog in candidates
-        if word in may
-    ]
-    if "transfer" in may and participant.is_transfer_supported:
-        label = clip(participant.label, TRANSFER_LABEL)
-        value = json.dumps({"p": participant.id, "l": label, "r": refresh}, ensure_ascii=False)
-        buttons.append(
-            ButtonElement(text="Transfer", action_id="participant_transfer", value=value)
-        )
-    return buttons

@@ -3,26 +3,101 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Annotated
 
-from bot import messages
-from bot.permissions import PERMISSIONS
+from pydantic import Field
+from slack_sdk.models.blocks import ButtonElement
+
+from bot.mrkdwn import Mrkdwn, render
 from bot.pexip import commands as pexip
 from bot.pexip import configuration, status
 from bot.pexip.models import Conference
+from handlers import arguments as read
 from handlers import blocks
-from handlers.commands import (
-    ConferenceCommand,
-    Conferences,
-    End,
-    Lock,
-    MuteGuests,
-    Participants,
-    Sync,
-    Unlock,
-    UnmuteGuests,
-)
-from handlers.context import Confirm, Context, Denied, Done, Listing
+from handlers.arguments import Args, Problem, build
+from handlers.commands import TEMPLATE_ID_MAX, ConferenceCommand
+from handlers.context import Confirm, Context, Done, Listing
+from handlers.participants import Participants
+from handlers.registry import REGISTRY, Command, Offer, Said, Usage, command
 from handlers.replies import Message
+from handlers.usage import show
+
+
+class Conferences(Command):
+    """`conferences`: list the running conferences."""
+
+
+class Lock(ConferenceCommand):
+    """`lock <conference>`."""
+
+
+class Unlock(ConferenceCommand):
+    """`unlock <conference>`."""
+
+
+class MuteGuests(ConferenceCommand):
+    """`mute-guests <conference>`."""
+
+
+class UnmuteGuests(ConferenceCommand):
+    """`unmute-guests <conference>`."""
+
+
+class End(ConferenceCommand):
+    """`end <conference>`: disconnect everyone (the app asks to confirm first)."""
+
+
+class Sync(Command):
+    """`sync <template-id>`: run a VMR sync template."""
+
+    template_id: Annotated[int, Field(ge=1, le=TEMPLATE_ID_MAX)]
+
+    def _arguments(self) -> tuple[str, ...]:
+        return (str(self.template_id),)
+
+
+@command(
+    Conferences,
+    word="conferences",
+    permission="conferences",
+    kind="listing",
+    usage=Usage("conferences", "List the running conferences.", "conferences"),
+    grammar=read.no_arguments,
+)
+async def conferences(ctx: Context, command: Conferences) -> Listing:
+    """Running conferences the viewer may see, with their participant counts."""
+    pexip_client = ctx.services.pexip
+    running = await status.conference_list(pexip_client)
+    visible = [c for c in running.items if await ctx.may("conferences", c.name)]
+    counts = Counter(p.conference for p in await status.participants(pexip_client))
+    may = await ctx.allowed()
+
+    def buttons(conference: Conference, count: int) -> list[ButtonElement]:
+        return conference_buttons(conference, count, may)
+
+    listing = blocks.conferences_listing(visible, dict(counts), buttons, running.unreadable)
+    return Listing(listing, "running conferences")
+
+
+def conference_buttons(conference: Conference, count: int, may: set[str]) -> list[ButtonElement]:
+    """What the viewer may do to a running conference, as buttons (in the listing's order)."""
+    ref, refresh = conference.id, Conferences()
+    lock = Unlock if conference.is_locked else Lock
+    guests = UnmuteGuests if conference.guests_muted else MuteGuests
+    question = ("End conference?", blocks.end_question(conference.name, count))
+    offered: list[tuple[Command, Command | None, tuple[str, Mrkdwn] | None]] = [
+        (Participants(conference=ref), None, None),
+        (lock(conference=ref), refresh, None),
+        (guests(conference=ref), refresh, None),
+        (End(conference=ref), refresh, question),
+    ]
+    return [
+        blocks.offered(offer, typed, refresh=then, confirm=dialog)
+        for typed, then, dialog in offered
+        if typed.permission in may
+        for offer in REGISTRY.of(typed).buttons
+    ]
+
 
 _NODE_COMMAND: dict[type[ConferenceCommand], type[pexip.ConferenceCommand]] = {
     Lock: pexip.LockConference,
@@ -32,87 +107,132 @@ _NODE_COMMAND: dict[type[ConferenceCommand], type[pexip.ConferenceCommand]] = {
 }
 
 
-async def _may(ctx: Context, conference: str | None = None) -> set[str]:
-    """The permissions the viewer holds (on `conference`), to show only buttons they can use."""
-    allowed = set()
-    for permission in PERMISSIONS:
-        try:
-            await ctx.require(permission, conference)
-        except Denied:
-            continue
-        allowed.add(permission)
-    return allowed
-
-
-async def conferences(ctx: Context, command: Conferences) -> Listing:
-    """Running conferences the viewer may see, with their participant counts."""
-    pexip_client = ctx.services.pexip
-    running = await status.conference_list(pexip_client)
-    visible = [c for c in running.items if await _visible(ctx, c)]
-    counts = Counter(p.conference for p in await status.participants(pexip_client))
-    may = await _may(ctx)
-    listing = blocks.conferences_listing(visible, dict(counts), may, running.unreadable)
-    return Listing(listing, "running conferences")
-
-
-async def _visible(ctx: Context, conference: Conference) -> bool:
-    try:
-        await ctx.require("conferences", conference.name)
-    except Denied:
-        return False
-    return True
-
-
-async def participants(ctx: Context, command: Participants) -> Listing:
-    conference = await ctx.conference(command.conference, "participants")
-    people = await ctx.participants_of(conference)
-    may = await _may(ctx, conference.name)
-    listing = blocks.participants_listing(conference, people.items, may, people.unreadable)
-    return Listing(listing, conference.name)
-
-
+@command(
+    UnmuteGuests,
+    word="unmute-guests",
+    permission="unmute-guests",
+    usage=Usage(
+        "unmute-guests <conference>", "Unmute every guest in a conference.", "unmute-guests VMR_1"
+    ),
+    grammar=read.one_conference,
+    said=Said(done="unmuted all guests in {target}", attempt="unmute all guests in {target}"),
+    buttons=(Offer("conference_unmute_guests", "Unmute guests"),),
+)
+@command(
+    MuteGuests,
+    word="mute-guests",
+    permission="mute-guests",
+    usage=Usage(
+        "mute-guests <conference>", "Mute every guest in a conference.", "mute-guests VMR_1"
+    ),
+    grammar=read.one_conference,
+    said=Said(done="muted all guests in {target}", attempt="mute all guests in {target}"),
+    buttons=(Offer("conference_mute_guests", "Mute guests"),),
+)
+@command(
+    Unlock,
+    word="unlock",
+    permission="unlock",
+    usage=Usage(
+        "unlock <conference>",
+        "Unlock a conference: new participants join directly.",
+        "unlock VMR_1",
+    ),
+    grammar=read.one_conference,
+    said=Said(done="unlocked {target}: everyone waiting was let in", attempt="unlock {target}"),
+    buttons=(Offer("conference_unlock", "Unlock"),),
+)
+@command(
+    Lock,
+    word="lock",
+    permission="lock",
+    usage=Usage(
+        "lock <conference>",
+        "Lock a conference: new participants wait until admitted.",
+        "lock VMR_1",
+    ),
+    grammar=read.one_conference,
+    said=Said(
+        done="locked {target}: new participants wait to be admitted", attempt="lock {target}"
+    ),
+    buttons=(Offer("conference_lock", "Lock"),),
+)
 async def on_conference(ctx: Context, command: ConferenceCommand) -> Done:
     """lock / unlock / mute-guests / unmute-guests."""
-    conference = await ctx.conference(command.conference, command.word)
+    conference = await ctx.conference(command.conference)
     node_command = _NODE_COMMAND[type(command)](conference_id=conference.id)
-    await ctx.send(node_command, messages.attempted(command.word, conference.name))
-    return Done(Message(messages.done(ctx.user, command.word, conference.name)), conference.name)
+    await ctx.send(node_command, ctx.attempt(command, conference.name), conference.name)
+    return Done(Message(ctx.done(command, conference.name)), conference.name)
 
 
+@command(
+    End,
+    word="end",
+    permission="end",
+    usage=Usage(
+        "end <conference>",
+        "End a conference, disconnecting everyone (asks you to confirm).",
+        "end VMR_1",
+    ),
+    grammar=read.one_conference,
+    said=Said(done="ended {target}", attempt="end {target}"),
+    confirm=True,
+    buttons=(Offer("conference_end", "End", dialog=True),),
+)
 async def end(ctx: Context, command: End) -> Done | Confirm:
     """Ask first (naming how many are disconnected); act only once confirmed."""
-    conference = await ctx.conference(command.conference, "end")
+    conference = await ctx.conference(command.conference)
     if not ctx.confirmed:
         people = await ctx.participants_of(conference)
         count = len(people.items) + people.unreadable
         question = blocks.end_question(conference.name, count)
-        confirm_text = End(conference=conference.id).to_text()
-        return Confirm(
-            blocks.confirmation(question, confirm_text, f"End {conference.name}"), conference.name
-        )
+        go = End(conference=conference.id)
+        return Confirm(blocks.confirmation(question, go, f"End {conference.name}"), conference.name)
     await ctx.send(
         pexip.DisconnectConference(conference_id=conference.id),
-        messages.attempted("end", conference.name),
+        ctx.attempt(command, conference.name),
+        conference.name,
     )
-    return Done(Message(messages.done(ctx.user, "end", conference.name)), conference.name)
+    return Done(Message(ctx.done(command, conference.name)), conference.name)
 
 
+def _read_sync(args: Args, model: type[Sync]) -> Sync:
+    token = read.single(args, "the id of a VMR sync template")
+    digits = token.text.strip()
+    number = int(digits) if digits.isascii() and digits.isdigit() and len(digits) <= 10 else 0
+    if not 1 <= number <= TEMPLATE_ID_MAX:
+        sentence = render(
+            "The template id must be a whole number such as 3, not {}.", show(token.text)
+        )
+        raise Problem(sentence, "sync")
+    return build(model, "sync", template_id=number)
+
+
+@command(
+    Sync,
+    word="sync",
+    permission="sync",
+    usage=Usage("sync <template-id>", "Run the VMR sync template with this id.", "sync 3"),
+    grammar=_read_sync,
+    said=Said(done="synced template {target}", attempt="sync template {target}"),
+)
 async def sync(ctx: Context, command: Sync) -> Done:
     template = str(command.template_id)
-    ctx.target = f"template {template}"
+    target = f"template {template}"
     await ctx.send(
         pexip.SyncTemplate(conference_sync_template_id=template),
-        messages.attempted("sync", template),
+        ctx.attempt(command, template),
+        target,
     )
-    return Done(Message(messages.done(ctx.user, "sync", template)), ctx.target)
+    return Done(Message(ctx.done(command, template)), target)
 
 
-async def conference_choices(ctx: Context, typed: str, permission: str) -> list[tuple[str, str]]:
+async def conference_choices(ctx: Context, typed: str) -> list[tuple[str, str]]:
     """(label, alias) pairs for a form's conference picker: the configured aliases of the
-    conferences the person may use `permission` on (a scoped moderator sees no other)."""
+    conferences the person's grant covers (a scoped moderator sees no other)."""
     services = await configuration.configured_conferences(ctx.services.pexip)
     ctx.services.conference_aliases.replace(services)
-    visible = await ctx.visible(permission)
+    visible = await ctx.visible()
     wanted = typed.strip().casefold()
     choices = [
         (f"{alias} ({service.name})", alias)

@@ -1,8 +1,10 @@
-"""The steps a command takes, as calls into `bot/`: authorize, resolve, send.
+"""The steps a command takes, as calls into `bot/`: resolve (within the grant the runner's
+one authorization made), send.
 
-Handlers in participants.py, conferences.py... are a few lines each on top of `Context`, and
-return an outcome (`Done`, `Listing`, `Confirm`); every failure is an exception that the runner
-turns into the right message and audit entry.
+Executors in participants.py, conferences.py... are a few lines each on top of `Context`, and
+return an outcome (`Done`, `Listing`, `Confirm`, `Shown`) that names the audit target; every
+failure is an exception, carrying the target when one was resolved, that the runner turns into
+the right message and audit entry.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from bot.mrkdwn import Mrkdwn
-from bot.permissions import ConferenceScope, Decision, scope_covers
+from bot import messages
+from bot.mrkdwn import Mrkdwn, render
+from bot.permissions import ConferenceScope, Decision, Grant, scope_covers
 from bot.pexip import configuration, errors, lookup, status
 from bot.pexip.client import Readable
 from bot.pexip.commands import Command as PexipCommand
@@ -19,31 +22,37 @@ from bot.pexip.models import CommandResult, Conference, ConfiguredConference, Pa
 from bot.resolve import IdleConference, NoMatch, Visible, find_conference, find_participant
 from bot.services import Services
 from handlers.commands import ParticipantRef
+from handlers.registry import REGISTRY, Command, Said
 from handlers.replies import Interaction, Message, Replies
 
 
 class Denied(Exception):
-    def __init__(self, decision: Decision) -> None:
+    """Not allowed: on `target`, when the conference was found first."""
+
+    def __init__(self, decision: Decision, target: str = "") -> None:
         super().__init__(decision.detail)
         self.decision = decision
+        self.target = target
 
 
 class CommandFailed(Exception):
     """A command reached (or may have reached) the node and did not succeed."""
 
-    def __init__(self, action: Mrkdwn, error: errors.PexipError) -> None:
+    def __init__(self, action: Mrkdwn, error: errors.PexipError, target: str) -> None:
         super().__init__(error.message)
         self.action = action
         self.error = error
+        self.target = target
 
 
 class Reported(Exception):
     """A job failed, and its own report (said in the channel) tells why: e.g. `backup now`."""
 
-    def __init__(self, message: Message, detail: str) -> None:
+    def __init__(self, message: Message, detail: str, target: str) -> None:
         super().__init__(detail)
         self.message = message
         self.detail = detail
+        self.target = target
 
 
 @dataclass(frozen=True)
@@ -82,46 +91,74 @@ class Shown:
 Outcome = Done | Listing | Confirm | Shown
 
 
+def _said(command: Command) -> Said:
+    said = REGISTRY.of(command).said
+    if said is None:
+        raise LookupError(f"{type(command).__name__} declares no wording")
+    return said
+
+
 def participant_target(participant: Participant) -> str:
     return f"{participant.label} ({participant.conference})"
 
 
 @dataclass
 class Context:
+    """One command for one person: `grant` is what the runner's authorization allowed."""
+
     services: Services
     interaction: Interaction
     replies: Replies
     reference: str
+    grant: Grant
     confirmed: bool = False
-    target: str = ""
     _scopes: dict[str, ConferenceScope] = field(default_factory=dict)
 
     @property
     def user(self) -> str:
         return self.interaction.user_id
 
-    async def require(
-        self, permission: str, conference: str | None = None, *, shown: str | None = None
-    ) -> None:
-        """Deny unless the user holds `permission` (on `conference`, when given). A denial names
-        the conference as `shown` (what the user typed) when given.
+    async def require(self, conference: str, *, shown: str | None = None, target: str = "") -> None:
+        """Deny unless the grant covers `conference` (the scope part of the one authorization).
+        A denial names the conference as `shown` (what the user typed) when given, and is
+        audited on `target`.
 
         Aliases are only looked up when the name alone is out of the user's scope, so an
         unscoped role costs no extra call; then they come from one listing shared for a short
         time (`bot.conference_aliases`), not one request per conference."""
-        authorizer = self.services.authorizer
-        channel = self.interaction.channel_id
+        decision = self.grant.covers(ConferenceScope(name=conference, aliases=()), shown)
+        if not decision.allowed:
+            decision = self.grant.covers(await self._scope(conference), shown)
+        if not decision.allowed:
+            raise Denied(decision, target)
+
+    async def allowed(self, conference: str | None = None) -> set[str]:
+        """The permissions the viewer holds (on `conference`): the buttons a listing offers."""
+        return {p for p in REGISTRY.permissions() if await self.may(p, conference)}
+
+    def done(self, command: Command, target: str) -> Mrkdwn:
+        """ "<@U1> muted Alice Parkes in VMR_1.": the declared wording, in the channel (the
+        target made literal unless rendered already)."""
+        return messages.done(self.user, render(_said(command).done, target=target))
+
+    def attempt(self, command: Command, target: str) -> Mrkdwn:
+        """ "mute Alice Parkes in VMR_1": what a failure says was tried."""
+        return render(_said(command).attempt, target=target)
+
+    async def may(self, permission: str, conference: str | None = None) -> bool:
+        """Whether the user could run commands needing `permission` (on `conference`): which
+        buttons a listing offers them. Not an authorization: each click is authorized."""
         scope = None if conference is None else ConferenceScope(name=conference, aliases=())
+        authorizer, channel = self.services.authorizer, self.interaction.channel_id
         decision = await authorizer.check(
-            self.user, permission, channel_id=channel, conference=scope, shown=shown
+            self.user, permission, channel_id=channel, conference=scope
         )
         if not decision.allowed and decision.reason == "out_of_scope" and conference is not None:
             scope = await self._scope(conference)
             decision = await authorizer.check(
-                self.user, permission, channel_id=channel, conference=scope, shown=shown
+                self.user, permission, channel_id=channel, conference=scope
             )
-        if not decision.allowed:
-            raise Denied(decision)
+        return decision.allowed
 
     async def _scope(self, name: str) -> ConferenceScope:
         if name not in self._scopes:
@@ -129,12 +166,11 @@ class Context:
             self._scopes[name] = ConferenceScope(name=name, aliases=aliases)
         return self._scopes[name]
 
-    async def visible(self, permission: str) -> Visible | None:
-        """For a user whose `permission` is limited to some conferences: which conferences'
+    async def visible(self) -> Visible | None:
+        """For a user whose grant is limited to some conferences: which conferences'
         participants they may see (None: every conference). The alias listing is read here,
         before anything is looked up, so what follows costs the same calls whatever matches."""
-        profile = await self.services.authorizer.profile(self.user)
-        patterns = profile.scopes(permission)
+        patterns = self.grant.conferences
         if patterns is None:
             return None
         aliases = await self.services.conference_aliases.snapshot()
@@ -144,8 +180,8 @@ class Context:
 
         return covers
 
-    async def conference(self, text: str, permission: str) -> Conference:
-        """The running conference meant, once the user may act on it. Out of scope, it is named
+    async def conference(self, text: str) -> Conference:
+        """The running conference meant, once the grant covers it. Out of scope, it is named
         only as typed (an alias must not reveal what it belongs to)."""
         try:
             found = await find_conference(self.services.pexip, text)
@@ -154,33 +190,31 @@ class Context:
             self._scopes[service.name] = ConferenceScope(
                 name=service.name, aliases=service.alias_names
             )
-            await self.require(permission, service.name, shown=text)
+            await self.require(service.name, shown=text)
             raise
-        self.target = found.name
         shown = found.name if lookup.is_uuid(text) else text  # a button's id: its name
-        await self.require(permission, found.name, shown=shown)
+        await self.require(found.name, shown=shown, target=found.name)
         return found
 
-    async def participant(self, ref: ParticipantRef, permission: str) -> Participant:
-        """The one participant meant, once the user may act on its conference. A scoped user
+    async def participant(self, ref: ParticipantRef) -> Participant:
+        """The one participant meant, once the grant covers its conference. A scoped user
         finds only participants of conferences in their scope (INTERFACE §5)."""
-        visible = await self.visible(permission)
+        visible = await self.visible()
         within = None
         if ref.conference is not None and not lookup.is_uuid(ref.query):
-            within = await self.conference(ref.conference, permission)
+            within = await self.conference(ref.conference)
         found = await find_participant(
             self.services.pexip, ref.query, within=within, visible=visible
         )
-        self.target = participant_target(found)
-        await self.require(permission, found.conference)
+        await self.require(found.conference, target=participant_target(found))
         return found
 
-    async def service_for_alias(self, alias: str, permission: str) -> ConfiguredConference:
-        """The configured service an alias dials into (running or not), once allowed."""
+    async def service_for_alias(self, alias: str, target: str = "") -> ConfiguredConference:
+        """The configured service an alias dials into (running or not), once covered."""
         service = await self.alias_service(alias)
         if service is None:
             raise NoMatch(f"no conference has the alias {alias}")
-        await self.require(permission, service.name, shown=alias)
+        await self.require(service.name, shown=alias, target=target)
         return service
 
     async def alias_service(self, alias: str) -> ConfiguredConference | None:
@@ -196,9 +230,9 @@ class Context:
         """Its participants, and how many the node sent that could not be read."""
         return await status.participant_list(self.services.pexip, conference.name)
 
-    async def send(self, command: PexipCommand, action: Mrkdwn) -> CommandResult:
-        """Send a command; a failure names the action for the channel."""
+    async def send(self, command: PexipCommand, action: Mrkdwn, target: str) -> CommandResult:
+        """Send a command; a failure names the action for the channel, and its audit target."""
         try:
             return await self.services.pexip.command(command)
         except errors.PexipError as exc:
-            raise CommandFailed(action, exc) from exc
+            raise CommandFailed(action, exc, target) from exc

@@ -5,20 +5,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from ipaddress import IPv4Address, IPv6Address
 
 from pydantic import ValidationError
 
-from bot import messages
 from bot.mrkdwn import Mrkdwn, render
 from bot.pexip import commands as pexip
 from bot.pexip import configuration, errors, status
 from bot.services import Services
+from handlers import arguments as read
 from handlers import modals
-from handlers.commands import Dial, OpenDialModal
+from handlers.arguments import Args, Problem, build
+from handlers.commands import CALL_TYPES, PROTOCOLS, ROLES, CallType, Protocol, Role, Value
 from handlers.context import Context, Done, Shown
 from handlers.grammar import UsageError
+from handlers.registry import Command, Said, Usage, command
 from handlers.replies import Message, Replies
-from handlers.usage import usage_hint
+from handlers.tokens import Token, quote
+from handlers.usage import show, show_tokens, usage_hint
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +30,81 @@ POLL_SECONDS = 1.0
 STREAM_KEEP_ALIVE = "keep_conference_alive_never"
 """A stream or recorder must not keep a conference alive on its own: the conference ends when
 it is the only leg left (facts §5)."""
+
+
+DIAL_FORM = (
+    "dial <conference-alias> <destination> [role=chair|guest]"
+    " [protocol=sip|h323|mssip|rtmp|gms|teams] [call_type=video|video-only|audio]"
+    " [location=<system location>] [node=<IP address>] [name=<display name>]"
+)
+
+
+class OpenDialModal(Command):
+    """`dial` with no arguments: the app opens a form."""
+
+
+class Dial(Command):
+    """`dial <conference-alias> <destination> [options]`: call out from a conference."""
+
+    conference_alias: Value
+    destination: Value
+    role: Role = "guest"
+    protocol: Protocol = "sip"
+    call_type: CallType = "video"
+    location: Value | None = None
+    node: IPv4Address | IPv6Address | None = None
+    name: Value | None = None
+
+    def _arguments(self) -> tuple[str, ...]:
+        options = tuple(
+            f"{key}={quote(str(value))}"
+            for key, value in self._options().items()
+            if value != type(self).model_fields[key].default
+        )
+        return (quote(self.conference_alias), quote(self.destination), *options)
+
+    def _options(self) -> dict[str, object]:
+        return self.model_dump(exclude={"conference_alias", "destination"})
+
+
+def _read_dial(args: Args, model: type[Dial]) -> Dial | OpenDialModal:
+    if not args.positional and not args.options:
+        return OpenDialModal()
+    alias, destination = _dial_targets(args.positional)
+    options = {key: _DIAL_OPTIONS[key](key, text) for key, text in args.options.items()}
+    return build(model, "dial", conference_alias=alias, destination=destination, **options)
+
+
+def _dial_targets(tokens: tuple[Token, ...]) -> tuple[str, str]:
+    if not tokens:
+        raise Problem(
+            render("`dial` needs the conference alias and the destination to call."), "dial"
+        )
+    if len(tokens) == 1:
+        sentence = render(
+            "`dial` needs a destination to call after the alias {}.", show(tokens[0].text)
+        )
+        raise Problem(sentence, "dial")
+    if len(tokens) > 2:
+        sentence = render(
+            "`dial` takes two values, the conference alias and the destination; got {}: {}. "
+            'Put a value with spaces in quotes, and a display name as name="Alice Parkes".',
+            len(tokens),
+            show_tokens(tokens),
+        )
+        raise Problem(sentence, "dial")
+    alias = read.value(tokens[0], "dial", "conference alias")
+    return alias, read.value(tokens[1], "dial", "destination")
+
+
+_DIAL_OPTIONS: dict[str, Callable[[str, str], object]] = {
+    "role": lambda key, text: read.choice("dial", key, text, ROLES),
+    "protocol": lambda key, text: read.choice("dial", key, text, PROTOCOLS),
+    "call_type": lambda key, text: read.choice("dial", key, text, CALL_TYPES),
+    "location": lambda key, text: text,
+    "node": lambda key, text: read.ip_address("dial", key, text),
+    "name": lambda key, text: text,
+}
 
 
 def node_command(command: Dial, default_location: str | None, slash: str) -> pexip.Dial:
@@ -61,14 +140,51 @@ def node_command(command: Dial, default_location: str | None, slash: str) -> pex
         raise UsageError(sentence, "dial") from None
 
 
+@command(
+    OpenDialModal,
+    word="dial",
+    permission="dial",
+    kind="form",
+    key="dial form",
+    usage=Usage(
+        "dial",
+        "Call someone into a conference; with no arguments, opens a form.",
+        'dial meet@example.com alice@example.com role=chair name="Alice Parkes"',
+    ),
+)
+async def open_form(ctx: Context, command: OpenDialModal) -> Shown:
+    """`dial` alone: a form. Trigger ids expire in ~3 s, so a loading view opens first."""
+    trigger = ctx.interaction.trigger_id
+    if trigger is None:
+        hint = usage_hint("dial", ctx.services.slash)
+        raise UsageError(render("Type the call instead: {}", hint), "dial")
+    client = ctx.replies.client
+    opened = await client.views_open(trigger_id=trigger, view=modals.loading("Dial"))
+    view_id = opened["view"]["id"]
+    locations = [loc.name for loc in await configuration.system_locations(ctx.services.pexip)]
+    form = modals.dial_form(
+        locations, ctx.services.default_location, modals.metadata(ctx.interaction)
+    )
+    await client.views_update(view_id=view_id, view=form)
+    return Shown("dial form")
+
+
+@command(
+    Dial,
+    word="dial",
+    permission="dial",
+    usage=Usage(DIAL_FORM),
+    grammar=_read_dial,
+    options=("role", "protocol", "call_type", "location", "node", "name"),
+    said=Said(done="is dialling {target}", attempt="dial {target}"),
+)
 async def dial(ctx: Context, command: Dial) -> Done:
     request = node_command(command, ctx.services.default_location, ctx.services.slash)
-    service = await ctx.service_for_alias(command.conference_alias, "dial")
+    service = await ctx.service_for_alias(command.conference_alias)
     await _destination_allowed(ctx, command.destination)
     target = f"{command.destination} into {service.name}"
-    ctx.target = target
-    result = await ctx.send(request, messages.attempted("dial", target))
-    said = messages.done(ctx.user, "dial", target)
+    result = await ctx.send(request, ctx.attempt(command, target), target)
+    said = ctx.done(command, target)
     return Done(
         Message(render("{} Ringing…", said)),
         target,
@@ -92,7 +208,7 @@ async def _destination_allowed(ctx: Context, destination: str) -> None:
             break
     service = await ctx.alias_service(alias)
     if service is not None:
-        await ctx.require("dial", service.name, shown=destination)
+        await ctx.require(service.name, shown=destination)
 
 
 def _watcher(
@@ -137,20 +253,3 @@ async def follow_call(
             state = "answered, waiting to be admitted (the conference is locked)"
             break
     await replies.update(ts, Message(render("{} {}.", said, state.capitalize())))
-
-
-async def open_form(ctx: Context, command: OpenDialModal) -> Shown:
-    """`dial` alone: a form. Trigger ids expire in ~3 s, so a loading view opens first."""
-    trigger = ctx.interaction.trigger_id
-    if trigger is None:
-        hint = usage_hint("dial", ctx.services.slash)
-        raise UsageError(render("Type the call instead: {}", hint), "dial")
-    client = ctx.replies.client
-    opened = await client.views_open(trigger_id=trigger, view=modals.loading("Dial"))
-    view_id = opened["view"]["id"]
-    locations = [loc.name for loc in await configuration.system_locations(ctx.services.pexip)]
-    form = modals.dial_form(
-        locations, ctx.services.default_location, modals.metadata(ctx.interaction)
-    )
-    await client.views_update(view_id=view_id, view=form)
-    return Shown("dial form")

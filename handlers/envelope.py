@@ -2,8 +2,11 @@
 listeners expect (`problem`).
 
 `read` is Bolt's reading but for one slip: Bolt takes any form body containing the text
-"payload" for an interaction (`slack_bolt.request.internals.parse_body`) and finds nothing in
-it, so a slash command whose text, channel or user name holds that word would go unanswered.
+"payload" for an interaction (its `parse_body`, still in 1.30) and finds nothing in it, so a
+slash command whose text, channel or user name holds that word would go unanswered
+(tests/reliability/test_payload_fuzz.py). `for_bolt` is the one adapter: such a body is handed
+to Bolt as the same fields in JSON, which Bolt reads as they are, through its public
+`AsyncBoltRequest`. (The signature was checked on the body as sent, before: `bot.server`.)
 
 Slack's own payloads always have the expected shape. A signed request that does not (a client
 bug, or someone holding the signing secret) would raise inside Bolt's matchers or a listener and
@@ -19,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from slack_bolt.request.async_request import AsyncBoltRequest
 
 Object = dict[str, Any]
 
@@ -100,3 +104,19 @@ def problem(payload: Any) -> str | None:
         return f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
     missing = [key for key in _REQUIRED.get(parsed.type or "", ()) if getattr(parsed, key) is None]
     return f"a {parsed.type} payload without {' or '.join(missing)}" if missing else None
+
+
+def for_bolt(
+    body: str, payload: Object, headers: dict[str, str], query: str | None
+) -> AsyncBoltRequest:
+    """The request as Bolt must read it: the body as sent, unless Bolt would misread it (a form
+    that mentions "payload" without being an interaction): then its fields as JSON."""
+    misread = "payload" in body and not body.startswith("{") and "payload" not in _fields(body)
+    if misread:
+        body = json.dumps(payload)
+        headers = {**headers, "content-type": "application/json"}
+    return AsyncBoltRequest(body=body, query=query, headers=dict(headers))
+
+
+def _fields(body: str) -> dict[str, str]:
+    return dict(parse_qsl(body, keep_blank_values=True))

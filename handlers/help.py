@@ -2,27 +2,74 @@
 
 from __future__ import annotations
 
+from pydantic import field_validator
+
 from bot.mrkdwn import Mrkdwn, bold, channel, code, join, mention, render
 from bot.permissions import NODE_WIDE, RoleGrant
+from handlers import arguments as read
 from handlers import blocks
-from handlers.commands import Help, WhoAmI
+from handlers.arguments import Args, Problem, build
 from handlers.context import Context, Listing
-from handlers.usage import USAGE
-
-# `backup` is one grammar word but two permissions: backup (now, list) and restore.
-_NEEDS = {"backup": ("backup", "restore")}
+from handlers.registry import REGISTRY, Command, Usage, command
+from handlers.usage import did_you_mean, listed, show, usage_table
 
 
+class Help(Command):
+    """`help [command]`: the list of commands, or how to use one."""
+
+    topic: str | None = None
+
+    @field_validator("topic")
+    @classmethod
+    def _known_word(cls, topic: str | None) -> str | None:
+        if topic is not None and topic not in REGISTRY.words():
+            raise ValueError("not a command word")
+        return topic
+
+    def _arguments(self) -> tuple[str, ...]:
+        return () if self.topic is None else (self.topic,)
+
+
+class WhoAmI(Command):
+    """`whoami`: who the user is to the bot and what they may do."""
+
+
+def _read_help(args: Args, model: type[Help]) -> Help:
+    if not args.positional:
+        return model()
+    token = read.single(args, "one command word")
+    topic = token.text.strip().lower()
+    words = REGISTRY.words()
+    if topic not in words:
+        known = render(" The commands are {}.", listed(words))
+        sentence = render(
+            "There is no command {}.{}{}", show(token.text), did_you_mean(topic, words), known
+        )
+        raise Problem(sentence, "help")
+    return build(model, "help", topic=topic)
+
+
+def _may_run(word: str, may: set[str]) -> bool:
+    """Whether any form of the word is allowed (`backup`: backup now/list, or restore)."""
+    return any(spec.permission is None or spec.permission in may for spec in REGISTRY.forms(word))
+
+
+@command(
+    Help,
+    word="help",
+    permission=None,
+    kind="listing",
+    usage=Usage("help [command]", "List the commands, or show how to use one.", "help dial"),
+    grammar=_read_help,
+)
 async def help_text(ctx: Context, command: Help) -> Listing:
     slash = ctx.services.slash
     profile = await ctx.services.authorizer.profile(ctx.user)
-    allowed = [
-        entry
-        for word, entry in USAGE.items()
-        if any(profile.may(permission) for permission in _NEEDS.get(word, (word,)))
-    ]
+    may = {permission for permission in REGISTRY.permissions() if profile.may(permission)}
+    table = usage_table()
+    allowed = [entry for word, entry in table.items() if _may_run(word, may)]
     if command.topic is not None:
-        entry = USAGE[command.topic]
+        entry = table[command.topic]
         text = render(
             "{}\n{}\nExample: {}", entry.usage(slash), entry.summary, entry.example_text(slash)
         )
@@ -37,6 +84,14 @@ async def help_text(ctx: Context, command: Help) -> Listing:
     return Listing(blocks.message(text, [blocks.section(text), blocks.note(footer)]))
 
 
+@command(
+    WhoAmI,
+    word="whoami",
+    permission=None,
+    kind="listing",
+    usage=Usage("whoami", "Show who you are to the bot and what you may do.", "whoami"),
+    grammar=read.no_arguments,
+)
 async def whoami(ctx: Context, command: WhoAmI) -> Listing:
     profile = await ctx.services.authorizer.profile(ctx.user)
     lines: list[Mrkdwn] = [render("You are {}.", mention(ctx.user))]

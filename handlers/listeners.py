@@ -1,5 +1,7 @@
-"""Bolt listeners: acknowledge at once, turn the payload into an `Interaction` and a command,
-and queue both for the runner (`bot.command_queue`). No policy, wording or HTTP here."""
+"""Bolt listeners: acknowledge, turn the payload into an `Interaction` and a typed command (the
+parse step: typed text, a button's value, a form), and queue both for the runner
+(`bot.command_queue`); the app answers Slack as a listener returns (`process_before_response`),
+well under a millisecond after the request is read. No policy, wording or HTTP here."""
 
 from __future__ import annotations
 
@@ -11,18 +13,38 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.command_queue import Command
+from bot.command_queue import Command as Queued
 from bot.services import Services
 from bot.slack_limits import OPTION_TEXT, OPTION_VALUE, OPTIONS, clip, units
-from handlers import blocks, modals, runner
-from handlers.participants import OpenTransferForm
+from handlers import modals, runner
+from handlers.dialling import Dial
+from handlers.participants import Transfer
+from handlers.registry import REGISTRY, Command, StaleButton, decode, encode
 from handlers.replies import Interaction, Replies, Source
 
 log = logging.getLogger(__name__)
 
-# Buttons whose Slack confirm dialog has already asked "are you sure?".
-CONFIRMED_BY_DIALOG = {"conference_end", "participant_disconnect"}
+CONFIRM = "confirm"  # the button of a confirmation: any command declared `confirm=True`
+PICK = "pick_"  # one per candidate when a name is ambiguous: any command on a participant
 OPTIONS_DEADLINE = 2.5  # options must be answered inside Slack's 3 s
+
+
+def _offered(action_id: str, command: Command) -> None:
+    """A button may carry only what its action id offers: its declared command, a command that
+    asks for confirmation (the confirmation's button), a command on a participant (a pick)."""
+    fields = type(command).model_fields
+    if action_id == CONFIRM and REGISTRY.of(command).confirm:
+        return
+    if action_id.startswith(PICK) and action_id[len(PICK) :].isdigit() and "participant" in fields:
+        return
+    if REGISTRY.offered_by(action_id) is REGISTRY.of(command):
+        return
+    raise StaleButton(f"{action_id} does not offer {command.key}")
+
+
+def _dialog(model: type[Command], action_id: str) -> bool:
+    """Slack's own confirm dialog asked "are you sure?" before this click reached the bot."""
+    return REGISTRY.offer(model, action_id).dialog
 
 
 def _team(body: dict[str, Any]) -> str:
@@ -95,7 +117,7 @@ class Listeners:
     def __init__(self, services: Services) -> None:
         self.services = services
 
-    def _queue(self, command: Command, *, at_once: bool = False) -> None:
+    def _queue(self, command: Queued, *, at_once: bool = False) -> None:
         self.services.commands.submit(command, at_once=at_once)
 
     async def slash(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
@@ -110,47 +132,43 @@ class Listeners:
         )
         text = str(body.get("text", ""))
         command = runner.read(text, self.services.slash)
-        self._queue(
-            partial(runner.run_read, self.services, client, interaction, text, command),
-            at_once=runner.opens_form(command),
-        )
+        run = partial(runner.run, self.services, client, interaction, command, typed=text)
+        self._queue(run, at_once=runner.opens_form(command))
 
     async def button(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        """A listing button, a confirmation, a pick among several matches, Retry now."""
+        """A listing button, a confirmation, a pick among several matches, Retry now: the value
+        is the typed command, validated back into its model; no text is parsed."""
         await ack()
         action = body["actions"][0]
         action_id = str(action.get("action_id", ""))
-        command, refresh = blocks.read_button_value(str(action.get("value", "")))
-        source: Source = "button"
-        if action_id == "confirm":
-            source = "confirm"
-        elif action_id.startswith("pick_"):
-            source = "pick"
-        confirmed = source == "confirm" or action_id in CONFIRMED_BY_DIALOG
+        source: Source = "confirm" if action_id == CONFIRM else "button"
+        source = "pick" if action_id.startswith(PICK) else source
+        try:
+            clicked = decode(str(action.get("value", "")))
+            _offered(action_id, clicked.command)
+        except StaleButton as exc:
+            log.info("a click on a button this version cannot read (%s): %s", action_id, exc)
+            interaction = from_action(body, source)
+            self._queue(partial(runner.stale_button, self.services, client, interaction))
+            return
+        refresh = None if clicked.refresh is None else encode(clicked.refresh)
         interaction = from_action(body, source, refresh)
-        run = partial(runner.run_text, self.services, client, interaction, command)
-        self._queue(partial(run, confirmed=confirmed))
+        offer = REGISTRY.offered_by(action_id)
+        confirmed = source == "confirm" or (offer is not None and _dialog(offer.model, action_id))
+        command = clicked.command
+        run = partial(runner.run, self.services, client, interaction, command, confirmed=confirmed)
+        self._queue(run, at_once=command.opens_form)
 
     async def cancel(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         self._queue(Replies(client, from_action(body, "button")).delete_source)
-
-    async def transfer_button(
-        self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient
-    ) -> None:
-        """Opens the transfer form (after checking the clicker may transfer)."""
-        await ack()
-        value = blocks.read_transfer_value(str(body["actions"][0].get("value", "")))
-        interaction = from_action(body, "button", value.refresh)
-        form = OpenTransferForm(participant_id=value.participant_id, label=value.label)
-        self._queue(partial(runner.run, self.services, client, interaction, form), at_once=True)
 
     async def dial_submitted(
         self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient
     ) -> None:
         interaction = from_view(body)
         try:
-            command = modals.read_dial(body["view"], self.services.default_location)
+            command = modals.read_dial(body["view"], self.services.default_location, Dial)
         except modals.FormErrors as exc:
             await ack(response_action="errors", errors=exc.errors)
             await runner.audit_invalid(self.services, interaction, "dial", "dial form", str(exc))
@@ -164,7 +182,7 @@ class Listeners:
         interaction = from_view(body)
         participant_id = str(modals.read_metadata(body["view"]).get("participant", ""))
         try:
-            command = modals.read_transfer(body["view"], participant_id)
+            command = modals.read_transfer(body["view"], participant_id, Transfer)
         except modals.FormErrors as exc:
             await ack(response_action="errors", errors=exc.errors)
             await runner.audit_invalid(

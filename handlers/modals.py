@@ -8,13 +8,13 @@ opened (channel, listing to refresh) so the outcome is posted there.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from bot import slack_limits as limits
 from bot.slack_limits import clip, units
-from handlers.commands import CALL_TYPES, PROTOCOLS, ROLES, Dial, ParticipantRef, Transfer
+from handlers.commands import CALL_TYPES, PROTOCOLS, ROLES, ParticipantRef
 from handlers.replies import Interaction
 
 DIAL_CALLBACK = "dial_form"
@@ -22,6 +22,7 @@ TRANSFER_CALLBACK = "transfer_form"
 CONFERENCE_OPTIONS = "conference_choice"  # external select, served by the options handler
 
 View = dict[str, Any]
+M = TypeVar("M", bound=BaseModel)
 
 
 def _plain(text: str, limit: int = 150) -> dict[str, str]:
@@ -183,7 +184,8 @@ def _wording(error: Any) -> str:
     return str(error["msg"]).removeprefix("Value error, ")
 
 
-def read_dial(view: dict[str, Any], default_location: str | None) -> Dial:
+def read_dial(view: dict[str, Any], default_location: str | None, model: type[M]) -> M:
+    """The dial form's submission as the `dial` command (`model`), or `FormErrors`."""
     state = (view.get("state") or {}).get("values") or {}
     values = {
         "conference_alias": _value(state, "conference"),
@@ -204,18 +206,19 @@ def read_dial(view: dict[str, Any], default_location: str | None) -> Dial:
         )
     fields = {key: key if key != "conference_alias" else "conference" for key in values}
     try:
-        return Dial.model_validate(
+        return model.model_validate(
             {key: value for key, value in values.items() if value is not None}
         )
     except ValidationError as exc:
         raise _errors_from(exc, fields) from None
 
 
-def read_transfer(view: dict[str, Any], participant_id: str) -> Transfer:
+def read_transfer(view: dict[str, Any], participant_id: str, model: type[M]) -> M:
+    """The transfer form's submission as the `transfer` command (`model`), or `FormErrors`."""
     state = (view.get("state") or {}).get("values") or {}
     values = {"to_alias": _value(state, "to_alias"), "role": _value(state, "role")}
     try:
-        return Transfer.model_validate(
+        return model.model_validate(
             {
                 "participant": ParticipantRef(query=participant_id),
                 **{key: value for key, value in values.items() if value is not None},

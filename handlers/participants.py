@@ -1,38 +1,119 @@
-"""Commands on one participant: mute, unmute, disconnect, admit, transfer."""
+"""Commands on participants: the listing, mute, unmute, disconnect, admit, transfer."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from pydantic import Field
+from slack_sdk.models.blocks import ButtonElement
 
 from bot import messages
-from bot.mrkdwn import render
+from bot.mrkdwn import Mrkdwn, render
 from bot.pexip import commands as pexip
 from bot.pexip.models import Participant
-from handlers import modals
-from handlers.commands import (
-    Admit,
-    BaseCommand,
-    Disconnect,
-    Mute,
-    ParticipantCommand,
-    Transfer,
-    Unmute,
-)
-from handlers.context import Context, Done, Shown
+from bot.slack_limits import clip
+from handlers import arguments as read
+from handlers import blocks, modals
+from handlers.arguments import Args, Problem, build
+from handlers.commands import ROLES, ParticipantCommand, ParticipantRef, Role, Value
+from handlers.context import Context, Done, Listing, Shown, participant_target
 from handlers.grammar import UsageError
+from handlers.registry import REGISTRY, Command, Offer, Said, Usage, command
 from handlers.replies import Message
+from handlers.tokens import quote
 from handlers.usage import usage_hint
 
+__all__ = ["Participant"]
 
-class OpenTransferForm(BaseCommand):
+
+class Participants(Command):
+    """`participants <conference>`: list a conference's participants."""
+
+    conference: Value
+
+    def _arguments(self) -> tuple[str, ...]:
+        return (quote(self.conference),)
+
+
+class Mute(ParticipantCommand):
+    """`mute <participant>`."""
+
+
+class Unmute(ParticipantCommand):
+    """`unmute <participant>`."""
+
+
+class Disconnect(ParticipantCommand):
+    """`disconnect <participant>`."""
+
+
+class Admit(ParticipantCommand):
+    """`admit <participant>`: let in a participant who is waiting."""
+
+
+class Transfer(Command):
+    """`transfer <participant> to <conference-alias> [role=]`; `role` None sends none."""
+
+    participant: ParticipantRef
+    to_alias: Value
+    role: Role | None = None
+
+    def _arguments(self) -> tuple[str, ...]:
+        role = () if self.role is None else (f"role={self.role}",)
+        return (self.participant.to_text(), "to", quote(self.to_alias), *role)
+
+
+class OpenTransferForm(Command):
     """The Transfer button: a form asks where to; not typed, so not in the grammar."""
 
-    word: ClassVar[str] = "transfer"
-    permission: ClassVar[str | None] = "transfer"
-    opens_form: ClassVar[bool] = True
-
     participant_id: str
-    label: str
+    label: str = Field(max_length=blocks.TRANSFER_LABEL)
+
+
+@command(
+    Participants,
+    word="participants",
+    permission="participants",
+    kind="listing",
+    usage=Usage(
+        "participants <conference>",
+        "List the participants of a conference.",
+        "participants VMR_1",
+    ),
+    grammar=read.one_conference,
+    buttons=(Offer("conference_participants", "Participants"),),
+)
+async def listing(ctx: Context, command: Participants) -> Listing:
+    conference = await ctx.conference(command.conference)
+    people = await ctx.participants_of(conference)
+    may = await ctx.allowed(conference.name)
+    refresh = Participants(conference=conference.id)
+
+    def buttons(participant: Participant) -> list[ButtonElement]:
+        return row_buttons(participant, may, refresh)
+
+    shown = blocks.participants_listing(conference, people.items, buttons, people.unreadable)
+    return Listing(shown, conference.name)
+
+
+def row_buttons(participant: Participant, may: set[str], refresh: Command) -> list[ButtonElement]:
+    """Only what the viewer may do and the node says this leg supports."""
+    ref = ParticipantRef(query=participant.id)
+    who = render("Disconnect {} from {}?", participant.label, participant.conference)
+    offered: list[tuple[Command, tuple[str, Mrkdwn] | None]] = []
+    if participant.is_mute_supported:
+        offered.append(((Unmute if participant.is_muted else Mute)(participant=ref), None))
+    if participant.is_waiting:
+        offered.append((Admit(participant=ref), None))
+    if participant.is_disconnect_supported:
+        offered.append((Disconnect(participant=ref), ("Disconnect?", who)))
+    if participant.is_transfer_supported:
+        label = clip(participant.label, blocks.TRANSFER_LABEL)
+        offered.append((OpenTransferForm(participant_id=participant.id, label=label), None))
+    return [
+        blocks.offered(offer, typed, refresh=refresh, confirm=dialog)
+        for typed, dialog in offered
+        if typed.permission in may
+        for offer in REGISTRY.of(typed).buttons
+    ]
 
 
 MAX_ALIAS = 250  # the node's limit on a conference alias
@@ -58,6 +139,7 @@ def refuse_unsupported(word: str, participant: Participant) -> None:
     """Refuse, privately and before any node call, what the node says this leg cannot do;
     `admit` only for someone waiting to be admitted."""
     who = messages.whom(participant.label, participant.conference)
+    target = participant_target(participant)
     if word == "admit":
         if not participant.is_waiting:
             if participant.is_in_the_room:
@@ -68,7 +150,7 @@ def refuse_unsupported(word: str, participant: Participant) -> None:
                 kind = participant.service_type or "unknown"
                 where = render("not in the waiting room ({})", kind)
             sentence = render("{} is not waiting to be admitted: they are {}.", who, where)
-            raise UsageError(sentence, word)
+            raise UsageError(sentence, word, target)
         return
     flag, done = _SUPPORT[word]
     if not getattr(participant, flag):
@@ -76,20 +158,94 @@ def refuse_unsupported(word: str, participant: Participant) -> None:
         sentence = render(
             "{} cannot be {}: the management node says {} does not support it.", who, done, kind
         )
-        raise UsageError(sentence, word)
+        raise UsageError(sentence, word, target)
 
 
+@command(
+    Admit,
+    word="admit",
+    permission="admit",
+    usage=Usage(
+        "admit <participant>", "Let in a participant who is waiting to join.", 'admit "Carol Jones"'
+    ),
+    grammar=read.one_participant,
+    said=Said(done="admitted {target}", attempt="admit {target}"),
+    buttons=(Offer("participant_admit", "Admit"),),
+)
+@command(
+    Disconnect,
+    word="disconnect",
+    permission="disconnect",
+    usage=Usage(
+        "disconnect <participant>",
+        "Disconnect a participant from their conference.",
+        "disconnect Bob in VMR_1",
+    ),
+    grammar=read.one_participant,
+    said=Said(done="disconnected {target}", attempt="disconnect {target}"),
+    buttons=(Offer("participant_disconnect", "Disconnect", dialog=True),),
+)
+@command(
+    Unmute,
+    word="unmute",
+    permission="unmute",
+    usage=Usage("unmute <participant>", "Unmute a participant.", "unmute Alice"),
+    grammar=read.one_participant,
+    said=Said(done="unmuted {target}", attempt="unmute {target}"),
+    buttons=(Offer("participant_unmute", "Unmute"),),
+)
+@command(
+    Mute,
+    word="mute",
+    permission="mute",
+    usage=Usage("mute <participant>", "Mute a participant.", 'mute "Alice Parkes"'),
+    grammar=read.one_participant,
+    said=Said(done="muted {target}", attempt="mute {target}"),
+    buttons=(Offer("participant_mute", "Mute"),),
+)
 async def on_participant(ctx: Context, command: ParticipantCommand) -> Done:
-    """mute / unmute / disconnect / admit: resolve, check the participant's conference and
-    that the leg supports it, send."""
-    participant = await ctx.participant(command.participant, command.word)
+    """mute / unmute / disconnect / admit: resolve within the grant, check that the leg
+    supports it, send."""
+    participant = await ctx.participant(command.participant)
     refuse_unsupported(command.word, participant)
     node_command = _NODE_COMMAND[type(command)](participant_id=participant.id)
     whom = messages.whom(participant.label, participant.conference)
-    await ctx.send(node_command, messages.attempted(command.word, whom))
-    return Done(Message(messages.done(ctx.user, command.word, whom)), ctx.target)
+    target = participant_target(participant)
+    await ctx.send(node_command, ctx.attempt(command, whom), target)
+    return Done(Message(ctx.done(command, whom)), target)
 
 
+def _read_transfer(args: Args, model: type[Transfer]) -> Transfer:
+    cut = read.last_keyword(args.positional, "to")
+    if cut is None:
+        sentence = render("`transfer` needs `to` and the alias of the conference to move them to.")
+        raise Problem(sentence, "transfer")
+    target = args.positional[cut + 1 :]
+    if any(token.is_keyword("in") for token in target):
+        sentence = render(
+            "Put `in &lt;conference&gt;` before `to`: it says where the participant is now."
+        )
+        raise Problem(sentence, "transfer")
+    participant = read.participant("transfer", args.positional[:cut])
+    to_alias = read.after_keyword("transfer", target, "to", "conference alias")
+    role = args.options.get("role")
+    role = None if role is None else read.choice("transfer", "role", role, ROLES)
+    return build(model, "transfer", participant=participant, to_alias=to_alias, role=role)
+
+
+@command(
+    Transfer,
+    word="transfer",
+    permission="transfer",
+    usage=Usage(
+        "transfer <participant> to <conference-alias> [role=chair|guest]",
+        "Move a participant to another conference.",
+        "transfer Bob in VMR_1 to vmr2@meet.example.com role=chair",
+    ),
+    grammar=_read_transfer,
+    options=("role",),
+    said=Said(done="transferred {target}", attempt="transfer {target}"),
+)
 async def transfer(ctx: Context, command: Transfer) -> Done:
     """Needs `transfer` on the participant's conference and on the target conference."""
     if len(command.to_alias) > MAX_ALIAS:  # no alias is longer: a picker button could not hold it
@@ -100,11 +256,11 @@ async def transfer(ctx: Context, command: Transfer) -> Done:
             usage_hint("transfer", ctx.services.slash),
         )
         raise UsageError(sentence, "transfer")
-    participant = await ctx.participant(command.participant, "transfer")
+    participant = await ctx.participant(command.participant)
     refuse_unsupported("transfer", participant)
-    source = ctx.target
-    service = await ctx.service_for_alias(command.to_alias, "transfer")
-    ctx.target = f"{source} → {service.name}"
+    source = participant_target(participant)
+    service = await ctx.service_for_alias(command.to_alias, source)
+    audit_target = f"{source} → {service.name}"
     role = f" as {command.role}" if command.role else ""
     whom = messages.whom(participant.label, participant.conference)
     target = render("{} to {} ({}){}", whom, service.name, command.to_alias, role)
@@ -112,11 +268,20 @@ async def transfer(ctx: Context, command: Transfer) -> Done:
         pexip.TransferParticipant(
             participant_id=participant.id, conference_alias=command.to_alias, role=command.role
         ),
-        messages.attempted("transfer", target),
+        ctx.attempt(command, target),
+        audit_target,
     )
-    return Done(Message(messages.done(ctx.user, "transfer", target)), ctx.target)
+    return Done(Message(ctx.done(command, target)), audit_target)
 
 
+@command(
+    OpenTransferForm,
+    word="transfer",
+    permission="transfer",
+    kind="form",
+    key="transfer form",
+    buttons=(Offer("participant_transfer", "Transfer"),),
+)
 async def open_transfer_form(ctx: Context, command: OpenTransferForm) -> Shown:
     if not command.participant_id.strip():  # a Transfer button that names nobody
         hint = usage_hint("transfer", ctx.services.slash)

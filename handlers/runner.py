@@ -1,7 +1,9 @@
-"""Run one typed command for one person, from any entry point, and answer and audit it.
+"""The one path every entry point takes: typed command, button, confirmation, form, pick.
 
-    parse → authorize (before any node call) → handler: resolve, authorize on the conference,
-    send → reply (channel or private) → audit
+    parse (the listener: text, a button's value or a form, into the typed command)
+    → authorize, once, scope included (`Authorizer.grant`, before any node call)
+    → resolve names within the grant → call the node (the declared executor)
+    → render (channel or private) → audit (target and detail from the outcome)
 
 Every error is mapped here, in one place, to what the user reads (`bot.messages`) and to the
 audit outcome. Nothing escapes: an unexpected error is logged with a reference the user is given.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -18,12 +21,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import messages
 from bot.audit import new_correlation_id
 from bot.mrkdwn import plain
+from bot.permissions import Grant, Refused
 from bot.pexip import errors
 from bot.resolve import Ambiguous, NoMatch
 from bot.services import Services
 from bot.teams import Workspace
 from handlers import blocks
-from handlers.commands import BaseCommand
 from handlers.conferences import conference_choices
 from handlers.context import (
     CommandFailed,
@@ -35,15 +38,15 @@ from handlers.context import (
     Reported,
     Shown,
 )
-from handlers.dispatch import EXECUTORS
 from handlers.grammar import UsageError, parse
+from handlers.registry import REGISTRY, Command, decode
 from handlers.replies import Interaction, Message, Replies
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def read(text: str, slash: str) -> BaseCommand | UsageError:
+def read(text: str, slash: str) -> Command | UsageError:
     """The command in a line of text, or what is wrong with the line."""
     try:
         return parse(text, slash)
@@ -52,67 +55,47 @@ def read(text: str, slash: str) -> BaseCommand | UsageError:
         return exc.with_traceback(None)
 
 
-def opens_form(command: BaseCommand | UsageError) -> bool:
+def opens_form(command: Command | UsageError) -> bool:
     """It opens a form, so it must run at once: Slack's trigger id expires 3 s after the click or
     the command (`Services.commands`)."""
-    return isinstance(command, BaseCommand) and command.opens_form
+    return isinstance(command, Command) and command.opens_form
 
 
-async def run_text(
-    services: Services,
-    client: AsyncWebClient,
-    interaction: Interaction,
-    text: str,
-    *,
-    confirmed: bool = False,
-) -> None:
-    """A command line carried by a button (or typed: see `run_read`)."""
-    command = read(text, services.slash)
-    await run_read(services, client, interaction, text, command, confirmed=confirmed)
+@dataclass(frozen=True)
+class Audited:
+    """What the audit log records of one attempt (None outcome: nothing to record yet, e.g. a
+    confirmation asked or a choice offered)."""
 
-
-async def run_read(
-    services: Services,
-    client: AsyncWebClient,
-    interaction: Interaction,
-    text: str,
-    command: BaseCommand | UsageError,
-    *,
-    confirmed: bool = False,
-) -> None:
-    """A line of text already `read`: the command runs, or its usage error is answered."""
-    word = command.command or "unknown" if isinstance(command, UsageError) else command.word
-    if await refused_workspace(services, client, interaction, word, text):
-        return
-    if isinstance(command, UsageError):
-        replies = Replies(client, interaction)
-        reference = new_correlation_id()
-        await _say(replies.private(Message(messages.usage(command.message))), reference)
-        await _audit(
-            services,
-            interaction,
-            command.command or "unknown",
-            "invalid",
-            text,
-            plain(command.message),
-            reference,
-        )
-        return
-    await _run(services, client, interaction, command, confirmed=confirmed)
+    outcome: messages.Outcome | None
+    target: str = ""
+    detail: str = ""
 
 
 async def run(
     services: Services,
     client: AsyncWebClient,
     interaction: Interaction,
-    command: BaseCommand,
+    command: Command | UsageError,
     *,
+    typed: str = "",
     confirmed: bool = False,
 ) -> None:
-    """A command built from a button or a form."""
-    if await refused_workspace(services, client, interaction, command.word, command.to_text()):
+    """Run one command for the person in `interaction`, answer them and audit it. `typed` is
+    the text of a typed command (the audit target of a usage error)."""
+    word = command.command or "unknown" if isinstance(command, UsageError) else command.word
+    target = typed if isinstance(command, UsageError) or typed else command.to_text()
+    if await refused_workspace(services, client, interaction, word, target):
         return
-    await _run(services, client, interaction, command, confirmed=confirmed)
+    replies = Replies(client, interaction)
+    reference = new_correlation_id()
+    if isinstance(command, UsageError):
+        await _say(replies.private(Message(messages.usage(command.message))), reference)
+        audited = Audited("invalid", typed, plain(command.message))
+        await _audit(services, interaction, command.command or "unknown", audited, reference)
+        return
+    audited = await _attempt(services, replies, reference, command, confirmed)
+    if audited.outcome is not None:
+        await _audit(services, interaction, command.word, audited, reference)
 
 
 async def refused_workspace(
@@ -120,123 +103,131 @@ async def refused_workspace(
 ) -> bool:
     """A request from a Slack workspace not allowed (SLACK_ALLOWED_TEAMS): refused privately
     and audited as denied, before anything else is done."""
-    if services.teams is None:
-        return False
-    workspace = Workspace(interaction.team_id, interaction.user_team_id, interaction.enterprise_id)
-    if await services.teams.allows(workspace):
+    if services.teams is None or await services.teams.allows(_workspace(interaction)):
         return False
     reference = new_correlation_id()
     said = messages.denied("this bot takes commands only from its own Slack workspace", reference)
     await _say(Replies(client, interaction).private(Message(said)), reference)
-    detail = f"Slack workspace {workspace.describe()} is not allowed (SLACK_ALLOWED_TEAMS)"
-    await _audit(services, interaction, word, "denied", target, detail, reference)
+    detail = (
+        f"Slack workspace {_workspace(interaction).describe()} is not allowed (SLACK_ALLOWED_TEAMS)"
+    )
+    await _audit(services, interaction, word, Audited("denied", target, detail), reference)
     return True
 
 
-async def _run(
-    services: Services,
-    client: AsyncWebClient,
-    interaction: Interaction,
-    command: BaseCommand,
-    *,
-    confirmed: bool = False,
+def _workspace(interaction: Interaction) -> Workspace:
+    return Workspace(interaction.team_id, interaction.user_team_id, interaction.enterprise_id)
+
+
+async def stale_button(
+    services: Services, client: AsyncWebClient, interaction: Interaction
 ) -> None:
-    replies = Replies(client, interaction)
-    ctx = Context(services, interaction, replies, new_correlation_id(), confirmed)
-    outcome, detail, target = await _attempt(ctx, command)
-    if outcome is not None:
-        await _audit(
-            services,
-            interaction,
-            command.word,
-            outcome,
-            target or ctx.target,
-            detail,
-            ctx.reference,
-        )
+    """A button whose value this version cannot read (an older message): nothing is done."""
+    reference = new_correlation_id()
+    text = messages.outdated_button(services.slash)
+    await _say(Replies(client, interaction).private(Message(text)), reference)
 
 
-async def execute(ctx: Context, command: BaseCommand) -> Outcome:
-    """Authorize before any node call (the user must hold the permission somewhere), then act."""
-    if command.permission is not None:
-        await ctx.require(command.permission)
-    return await EXECUTORS[type(command)](ctx, command)
-
-
-async def _attempt(ctx: Context, command: BaseCommand) -> tuple[messages.Outcome | None, str, str]:
-    """Run and reply; returns (audit outcome, or None if nothing to audit; detail; target)."""
-    private, public = ctx.replies.private, ctx.replies.public
+async def authorize(services: Services, interaction: Interaction, command: Command) -> Grant:
+    """The one authorization of a command: the permission its declaration names, in this
+    channel, with the conferences it covers (checked by `Context.require` once they are known).
+    Raises `Denied` before any node call when the user holds it nowhere."""
+    permission = command.permission or command.word
     try:
-        result = await execute(ctx, command)
+        return await services.authorizer.grant(
+            interaction.user_id, permission, channel_id=interaction.channel_id
+        )
+    except Refused as refused:
+        raise Denied(refused.decision) from None
+
+
+async def _execute(
+    services: Services, replies: Replies, reference: str, command: Command, confirmed: bool
+) -> Outcome:
+    grant = await authorize(services, replies.interaction, command)
+    ctx = Context(services, replies.interaction, replies, reference, grant, confirmed)
+    outcome: Outcome = await REGISTRY.of(command).execute(ctx, command)
+    return outcome
+
+
+async def _attempt(
+    services: Services, replies: Replies, reference: str, command: Command, confirmed: bool
+) -> Audited:
+    """Authorize, run and reply; what to audit."""
+    private, public = replies.private, replies.public
+    try:
+        result = await _execute(services, replies, reference, command, confirmed)
     except UsageError as exc:
-        await _say(private(Message(messages.usage(exc.message))), ctx.reference)
-        return "invalid", plain(exc.message), ""
+        await _say(private(Message(messages.usage(exc.message))), reference)
+        return Audited("invalid", exc.target, plain(exc.message))
     except Denied as exc:
-        text = messages.denied(exc.decision.detail, ctx.reference)
-        await _say(private(Message(text)), ctx.reference)
-        return "denied", plain(exc.decision.detail), ""
+        text = messages.denied(exc.decision.detail, reference)
+        await _say(private(Message(text)), reference)
+        return Audited("denied", exc.target, plain(exc.decision.detail))
     except NoMatch as exc:
-        text = messages.no_match(str(exc), ctx.services.slash, exc.listing)
-        await _say(private(Message(text)), ctx.reference)
-        return "invalid", str(exc), ""
+        text = messages.no_match(str(exc), services.slash, exc.listing)
+        await _say(private(Message(text)), reference)
+        return Audited("invalid", "", str(exc))
     except Reported as exc:
-        await _say(public(exc.message), ctx.reference)
-        return "error", exc.detail, ""
+        await _say(public(exc.message), reference)
+        return Audited("error", exc.target, exc.detail)
     except Ambiguous as exc:
-        await _say(private(blocks.pick_one(command, exc)), ctx.reference)
-        return None, "", ""
+        await _say(private(blocks.pick_one(command, exc)), reference)
+        return Audited(None)
     except CommandFailed as exc:
-        text = messages.command_failed(ctx.user, exc.action, exc.error)
-        await _say(public(Message(text)), ctx.reference)
-        return "error", exc.error.message, ""
+        text = messages.command_failed(replies.interaction.user_id, exc.action, exc.error)
+        await _say(public(Message(text)), reference)
+        return Audited("error", exc.target, exc.error.message)
     except errors.PexipError as exc:
-        await _say(private(Message(messages.lookup_failed(exc))), ctx.reference)
-        return "error", exc.message, ""
+        await _say(private(Message(messages.lookup_failed(exc))), reference)
+        return Audited("error", "", exc.message)
     except Exception:
-        log.exception("unexpected error running %s (ref %s)", command.word, ctx.reference)
-        await _say(private(Message(messages.internal_error(ctx.reference))), ctx.reference)
-        return "error", f"internal error, ref {ctx.reference}", ""
-    return await _deliver(ctx, result)
+        log.exception("unexpected error running %s (ref %s)", command.word, reference)
+        await _say(private(Message(messages.internal_error(reference))), reference)
+        return Audited("error", "", f"internal error, ref {reference}")
+    return await _deliver(services, replies, reference, result)
 
 
-async def _deliver(ctx: Context, result: Outcome) -> tuple[messages.Outcome | None, str, str]:
+async def _deliver(
+    services: Services, replies: Replies, reference: str, result: Outcome
+) -> Audited:
+    interaction = replies.interaction
     if isinstance(result, Confirm):
-        await _say(ctx.replies.private(result.message), ctx.reference)
-        return None, "", result.target
+        await _say(replies.private(result.message), reference)
+        return Audited(None, result.target)
     if isinstance(result, Listing):
-        if ctx.interaction.source == "button" and ctx.interaction.refresh:
-            await _say(ctx.replies.replace_source(result.message), ctx.reference)
+        if interaction.source == "button" and interaction.refresh:
+            await _say(replies.replace_source(result.message), reference)
         else:
-            await _say(ctx.replies.private(result.message), ctx.reference)
-        return "success", "", result.target
+            await _say(replies.private(result.message), reference)
+        return Audited("success", result.target)
     if isinstance(result, Shown):
-        return None, "", result.target
-    ts = await _say(ctx.replies.public(result.message), ctx.reference)
+        return Audited(None, result.target)
+    ts = await _say(replies.public(result.message), reference)
     if result.follow_up is not None:
         await result.follow_up(ts)
-    await _after_done(ctx)
-    return "success", result.detail, result.target
+    await _after_done(services, replies, reference)
+    return Audited("success", result.target, result.detail)
 
 
-async def _after_done(ctx: Context) -> None:
+async def _after_done(services: Services, replies: Replies, reference: str) -> None:
     """A button in a listing, or a confirmation: show the listing's new state in place."""
-    interaction = ctx.interaction
+    interaction = replies.interaction
     if interaction.source == "pick" or (
         interaction.source == "confirm" and not interaction.refresh
     ):
-        await _say(ctx.replies.delete_source(), ctx.reference)
+        await _say(replies.delete_source(), reference)
         return
     if not interaction.refresh:
         return
     try:
-        listing = await execute(ctx, parse(interaction.refresh, ctx.services.slash))
-    except Exception as exc:  # the action itself succeeded; a stale listing is no failure
-        log.info(
-            "could not refresh listing %r (ref %s): %s", interaction.refresh, ctx.reference, exc
-        )
+        listing = decode(interaction.refresh).command
+        shown = await _execute(services, replies, reference, listing, False)
+    except Exception as exc:  # the action succeeded; a stale listing is no failure
+        log.info("could not refresh the listing (ref %s): %s", reference, exc)
         return
-    if isinstance(listing, Listing):
-        await _say(ctx.replies.replace_source(listing.message), ctx.reference)
+    if isinstance(shown, Listing):
+        await _say(replies.replace_source(shown.message), reference)
 
 
 async def _say(sending: Awaitable[T], reference: str) -> T | None:
@@ -252,20 +243,19 @@ async def _audit(
     services: Services,
     interaction: Interaction,
     command: str,
-    outcome: messages.Outcome,
-    target: str,
-    detail: str,
+    audited: Audited,
     reference: str,
 ) -> None:
+    assert audited.outcome is not None
     try:
         await services.auditor.record(
             user=interaction.user_id,
             team=interaction.team_id,
             channel=interaction.channel_id or "",
             command=command,
-            outcome=outcome,
-            target=target,
-            detail=detail,
+            outcome=audited.outcome,
+            target=audited.target,
+            detail=audited.detail,
             correlation_id=reference,
         )
     except Exception:
@@ -276,7 +266,8 @@ async def audit_invalid(
     services: Services, interaction: Interaction, command: str, target: str, detail: str
 ) -> None:
     """A form refused inline (its errors shown under the fields)."""
-    await _audit(services, interaction, command, "invalid", target, detail, new_correlation_id())
+    audited = Audited("invalid", target, detail)
+    await _audit(services, interaction, command, audited, new_correlation_id())
 
 
 async def choices(
@@ -287,30 +278,23 @@ async def choices(
     typed: str,
 ) -> list[tuple[str, str]]:
     """Options for a form's conference picker, for a person who holds `permission`."""
-    ctx = Context(services, interaction, Replies(client, interaction), new_correlation_id())
-    if services.teams is not None and not await services.teams.allows(
-        Workspace(interaction.team_id, interaction.user_team_id, interaction.enterprise_id)
-    ):
+    reference = new_correlation_id()
+    if services.teams is not None and not await services.teams.allows(_workspace(interaction)):
         detail = f"Slack workspace {interaction.team_id} is not allowed (SLACK_ALLOWED_TEAMS)"
-        await _audit(
-            services, interaction, permission, "denied", "conference options", detail, ctx.reference
-        )
+        audited = Audited("denied", "conference options", detail)
+        await _audit(services, interaction, permission, audited, reference)
         return []
     try:
-        await ctx.require(permission)
-    except Denied as exc:
-        await _audit(
-            services,
-            interaction,
-            permission,
-            "denied",
-            "conference options",
-            plain(exc.decision.detail),
-            ctx.reference,
+        grant = await services.authorizer.grant(
+            interaction.user_id, permission, channel_id=interaction.channel_id
         )
+    except Refused as exc:
+        audited = Audited("denied", "conference options", plain(exc.decision.detail))
+        await _audit(services, interaction, permission, audited, reference)
         return []
+    ctx = Context(services, interaction, Replies(client, interaction), reference, grant)
     try:
-        return await conference_choices(ctx, typed, permission)
+        return await conference_choices(ctx, typed)
     except errors.PexipError as exc:
-        log.warning("conference options: %s (ref %s)", exc.message, ctx.reference)
+        log.warning("conference options: %s (ref %s)", exc.message, reference)
         return []

@@ -8,31 +8,13 @@ import pytest
 from pydantic import ValidationError
 
 from bot.policy import PERMISSIONS
-from handlers.commands import (
-    Admit,
-    BackupList,
-    BackupNow,
-    BackupRestore,
-    BaseCommand,
-    Conferences,
-    Dial,
-    Disconnect,
-    End,
-    Help,
-    Lock,
-    Mute,
-    MuteGuests,
-    OpenDialModal,
-    ParticipantRef,
-    Participants,
-    Sync,
-    Transfer,
-    Unlock,
-    Unmute,
-    UnmuteGuests,
-    WhoAmI,
-)
+from handlers.backups import BackupList, BackupNow, BackupRestore
+from handlers.commands import BaseCommand, ParticipantRef
+from handlers.conferences import Conferences, End, Lock, MuteGuests, Sync, Unlock, UnmuteGuests
+from handlers.dialling import Dial, OpenDialModal
 from handlers.grammar import COMMAND_WORDS, USAGE, Command, UsageError, parse
+from handlers.help import Help, WhoAmI
+from handlers.participants import Admit, Disconnect, Mute, Participants, Transfer, Unmute
 from handlers.tokens import Token, quote, tokenize
 
 UUID = "8d4f0a5e-3b2c-4c1d-9e8f-7a6b5c4d3e2f"

@@ -9,7 +9,8 @@ import unicodedata
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handlers.commands import CALL_TYPES, PROTOCOLS, ROLES, BaseCommand, Dial
+from handlers.commands import CALL_TYPES, PROTOCOLS, ROLES, BaseCommand
+from handlers.dialling import Dial
 from handlers.grammar import COMMAND_WORDS, UsageError, parse
 from handlers.tokens import quote, tokenize
 

@@ -8,7 +8,7 @@ import pytest
 
 from bot import messages
 from bot.pexip import errors
-from handlers.dispatch import EXECUTORS
+from handlers.registry import REGISTRY, Spec
 
 
 def every_pexip_error() -> list[type[errors.PexipError]]:
@@ -56,15 +56,11 @@ def test_a_refused_command_says_it_did_not_happen() -> None:
 
 
 @pytest.mark.parametrize(
-    "word",
-    sorted(
-        {
-            kind.word
-            for kind in EXECUTORS
-            if kind.permission not in (None, "conferences", "participants")
-        }
-    ),
+    "spec",
+    [spec for spec in REGISTRY if spec.kind == "action"],
+    ids=lambda spec: spec.key,
 )
-def test_every_command_that_acts_has_its_outcome_and_attempt_wording(word: str) -> None:
-    assert messages.done("U1", word, "VMR_1").startswith("<@U1> ")
-    assert messages.attempted(word, "VMR_1")
+def test_every_command_that_acts_has_its_outcome_and_attempt_wording(spec: Spec) -> None:
+    assert spec.said is not None
+    assert messages.done("U1", spec.said.done.format(target="VMR_1")).startswith("<@U1> ")
+    assert spec.said.attempt.format(target="VMR_1")

@@ -18,9 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handlers import RUN_ACTIONS
 from handlers.grammar import UsageError, parse
+from handlers.listeners import CONFIRM
 from handlers.modals import CONFERENCE_OPTIONS, DIAL_CALLBACK, TRANSFER_CALLBACK
+from handlers.registry import REGISTRY
 from tests.fixtures.bot import ADMIN, CHANNEL, STRANGER, TEAM, VIEWER
 from tests.reliability.conftest import Launch, SecretBot, Stack, Tally
 
@@ -71,6 +72,34 @@ INVALID_LINES = st.one_of(
     st.builds("#{}".format, TEXT),
 )
 VALID_LINES = st.sampled_from(["help", "whoami", "conferences", "participants VMR_1", "help mute"])
+# What a button carries: the typed command as compact JSON (`handlers.registry.encode`).
+VALID_VALUES = st.sampled_from(
+    [
+        {"c": "help"},
+        {"c": "whoami"},
+        {"c": "conferences"},
+        {"c": "participants", "a": {"conference": "VMR_1"}},
+        {"c": "help", "a": {"topic": "mute"}},
+    ]
+)
+# Values no command validates: a command's text (as buttons of older versions carried), a key
+# no command has, arguments missing, of the wrong type or not declared.
+INVALID_VALUES = st.one_of(
+    st.builds(lambda line: {"c": line}, INVALID_LINES),
+    st.builds(lambda key, args: {"c": key, "a": args}, st.text(max_size=12), JSON),
+    st.sampled_from(
+        [
+            {"c": "mute"},
+            {"c": "mute", "a": {"participant": "Bob"}},
+            {"c": "lock", "a": {"conference": ""}},
+            {"c": "sync", "a": {"template_id": "x"}},
+            {"c": "sync", "a": {"template_id": 0}},
+            {"c": "end", "a": {"conference": "VMR_1", "force": True}},
+            {"c": "transfer form", "a": {"label": "Bob"}},
+            {"c": "participants", "a": {"conference": "VMR_1"}, "r": {"c": "nothing"}},
+        ]
+    ),
+)
 
 
 @st.composite
@@ -78,7 +107,7 @@ def button_values(draw: st.DrawFn) -> tuple[str, bool]:
     """(value, whether it is invalid by construction)."""
     kind = draw(st.sampled_from(["line", "bare", "json", "refresh", "valid"]))
     if kind == "line":
-        return json.dumps({"c": draw(INVALID_LINES)}), True
+        return json.dumps(draw(INVALID_VALUES)), True
     if kind == "bare":
         return draw(INVALID_LINES), True
     if kind == "json":  # JSON whose text starts with no letter: no command word
@@ -86,11 +115,13 @@ def button_values(draw: st.DrawFn) -> tuple[str, bool]:
         return value, not value[:1].isalpha()
     if kind == "refresh":
         refresh = draw(TEXT | st.sampled_from(["conferences", "participants VMR_1"]))
-        return json.dumps({"c": draw(INVALID_LINES), "r": refresh}), True
-    return json.dumps({"c": draw(VALID_LINES)}), False
+        return json.dumps({**draw(INVALID_VALUES), "r": refresh}), True
+    return json.dumps(draw(VALID_VALUES)), False
 
 
-ACTION_IDS = st.sampled_from([*RUN_ACTIONS, "pick_0", "pick_7", "cancel", "participant_transfer"])
+ACTION_IDS = st.sampled_from(
+    [*REGISTRY.action_ids, CONFIRM, "pick_0", "pick_7", "cancel", "participant_transfer"]
+)
 
 
 def nothing_after(body: dict[str, Any], key: str) -> dict[str, Any]:
@@ -175,7 +206,8 @@ def said_to_the_user(answers: list[Any]) -> list[str]:
 
 
 def usage_or_denial(texts: list[str]) -> bool:
-    return any(t.startswith((":warning:", ":no_entry:")) for t in texts)
+    """A usage message, a denial, or "that button is out of date" (a value no command takes)."""
+    return any(t.startswith((":warning:", ":no_entry:", ":hourglass:")) for t in texts)
 
 
 def invalid(text: str) -> bool:
@@ -306,7 +338,7 @@ def test_any_button_value_gets_an_answer_and_an_invalid_one_no_node_call(
     assert not any(INTERNAL in t for t in said), said
     if action_id == "cancel":
         assert [m.delete_original for m in answers] == [True]
-    elif is_invalid or action_id == "participant_transfer":  # these values name nobody to move
+    elif is_invalid or action_id == "participant_transfer":  # none of these is a Transfer form
         assert usage_or_denial(said), said
         assert probe.node_requests() == 0
     if is_invalid:

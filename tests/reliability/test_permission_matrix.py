@@ -4,7 +4,7 @@ when denied, no command reaches the management node (and no request at all when 
 the permission nowhere).
 
 The expectation is the table below, read off `tests.fixtures.bot.POLICY` by hand; the commands
-are those `handlers.dispatch` runs (a test fails if one has no row here)."""
+are those `handlers.registry` declares (a test fails if one has no row here)."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ import httpx
 import pytest
 
 from bot.sandbox.simulator.seed import stable_id
-from handlers import commands as typed
-from handlers.dispatch import EXECUTORS
+from handlers import backups, conferences, dialling, help, participants
 from handlers.participants import OpenTransferForm
+from handlers.registry import REGISTRY
 from tests.e2e.conftest import Seen, backup_files, wait_until
 from tests.fixtures.bot import (
     ADMIN,
@@ -131,7 +131,8 @@ def typed_(text: Callable[[Target], str]) -> Send:
 
 
 def button(action_id: str, value: Callable[[Target], dict[str, Any]]) -> Send:
-    """A button as the bot renders it: its value carries the command line (blocks.py)."""
+    """A button as the bot renders it: its value carries the typed command as compact JSON,
+    `{"c": key, "a": arguments, "r": listing to refresh}` (handlers/registry.py)."""
     return lambda bot, user, t: bot.slack.click(
         {"action_id": action_id, "value": json.dumps(value(t))}, user=user
     )
@@ -189,12 +190,12 @@ def me(t: Target) -> str:
 
 
 WAYS: dict[type, list[Way]] = {
-    typed.Help: [Way("typed", typed_(lambda t: "help"), lambda t: "Commands you may run")],
-    typed.WhoAmI: [Way("typed", typed_(lambda t: "whoami"), lambda t: "You are <@")],
-    typed.Conferences: [
+    help.Help: [Way("typed", typed_(lambda t: "help"), lambda t: "Commands you may run")],
+    help.WhoAmI: [Way("typed", typed_(lambda t: "whoami"), lambda t: "You are <@")],
+    conferences.Conferences: [
         Way("typed", typed_(lambda t: "conferences"), lambda t: "Running conferences")
     ],
-    typed.Participants: [
+    participants.Participants: [
         Way(
             "typed", typed_(lambda t: f"participants {t.conference}"), lambda t: f"{t.conference}: "
         ),
@@ -202,13 +203,13 @@ WAYS: dict[type, list[Way]] = {
             "button",
             button(
                 "conference_participants",
-                lambda t: {"c": f"participants {conference_id(t.conference)}"},
+                lambda t: {"c": "participants", "a": {"conference": conference_id(t.conference)}},
             ),
             lambda t: f"{t.conference}: ",
         ),
     ],
-    typed.OpenDialModal: [Way("typed", typed_(lambda t: "dial"), me, form="dial_form")],
-    typed.Dial: [
+    dialling.OpenDialModal: [Way("typed", typed_(lambda t: "dial"), me, form="dial_form")],
+    dialling.Dial: [
         Way(
             "typed",
             typed_(lambda t: f"dial {t.dial_alias} zed@example.com"),
@@ -231,7 +232,7 @@ WAYS: dict[type, list[Way]] = {
             node="participant/dial",
         ),
     ],
-    typed.Transfer: [
+    participants.Transfer: [
         Way(
             "typed",
             typed_(lambda t: f'transfer "{t.person}" to vmr2@meet.example.com'),
@@ -256,20 +257,30 @@ WAYS: dict[type, list[Way]] = {
             "button",
             button(
                 "participant_transfer",
-                lambda t: {"p": participant_id(t.person, t.person_in), "l": t.person},
+                lambda t: {
+                    "c": "transfer form",
+                    "a": {
+                        "participant_id": participant_id(t.person, t.person_in),
+                        "label": t.person,
+                    },
+                },
             ),
             me,
             form="transfer_form",
         ),
         Way("options", options("transfer_form"), me),
     ],
-    typed.End: [
+    conferences.End: [
         Way("typed", typed_(lambda t: f"end {t.ending}"), lambda t: f"End {t.ending} for"),
         Way(
             "button",  # Slack's own confirm dialog asked already
             button(
                 "conference_end",
-                lambda t: {"c": f"end {conference_id(t.ending)}", "r": "conferences"},
+                lambda t: {
+                    "c": "end",
+                    "a": {"conference": conference_id(t.ending)},
+                    "r": {"c": "conferences"},
+                },
             ),
             lambda t: f"ended {t.ending}",
             public=True,
@@ -278,14 +289,14 @@ WAYS: dict[type, list[Way]] = {
         ),
         Way(
             "confirmation",
-            button("confirm", lambda t: {"c": f"end {conference_id(t.ending)}"}),
+            button("confirm", lambda t: {"c": "end", "a": {"conference": conference_id(t.ending)}}),
             lambda t: f"ended {t.ending}",
             public=True,
             node="conference/disconnect",
             then="deleted",
         ),
     ],
-    typed.Sync: [
+    conferences.Sync: [
         Way(
             "typed",
             typed_(lambda t: "sync 1"),
@@ -294,7 +305,7 @@ WAYS: dict[type, list[Way]] = {
             "conference/sync",
         )
     ],
-    typed.BackupNow: [
+    backups.BackupNow: [
         Way(
             "typed",
             typed_(lambda t: "backup now"),
@@ -310,14 +321,14 @@ WAYS: dict[type, list[Way]] = {
             "platform/backup_create",
         ),
     ],
-    typed.BackupList: [
+    backups.BackupList: [
         Way(
             "typed",
             typed_(lambda t: "backup list"),
             lambda t: "Backup files on the management node",
         )
     ],
-    typed.BackupRestore: [
+    backups.BackupRestore: [
         Way(
             "typed",
             typed_(lambda t: f"backup restore {newest_backup()}"),
@@ -325,7 +336,9 @@ WAYS: dict[type, list[Way]] = {
         ),
         Way(
             "confirmation",
-            button("confirm", lambda t: {"c": f"backup restore {newest_backup()}"}),
+            button(
+                "confirm", lambda t: {"c": "backup restore", "a": {"filename": newest_backup()}}
+            ),
             lambda t: "restored the management node from",
             True,
             "platform/backup_restore",
@@ -351,8 +364,9 @@ def _on_participant(
             button(
                 action,
                 lambda t: {
-                    "c": f"{word} {participant_id(*who(t))}",
-                    "r": f"participants {conference_id(who(t)[1])}",
+                    "c": word,
+                    "a": {"participant": {"query": participant_id(*who(t))}},
+                    "r": {"c": "participants", "a": {"conference": conference_id(who(t)[1])}},
                 },
             ),
             lambda t: f"{done} {who(t)[0]} in {who(t)[1]}",
@@ -365,7 +379,13 @@ def _on_participant(
         ways.append(
             Way(
                 "pick",
-                button("pick_0", lambda t: {"c": f"mute {participant_id(*who(t))}"}),
+                button(
+                    "pick_0",
+                    lambda t: {
+                        "c": "mute",
+                        "a": {"participant": {"query": participant_id(*who(t))}},
+                    },
+                ),
                 lambda t: f"muted {who(t)[0]} in {who(t)[1]}",
                 True,
                 node,
@@ -387,7 +407,12 @@ def _on_conference(word: str, action: str, done: str, node: str) -> list[Way]:
         Way(
             "button",
             button(
-                action, lambda t: {"c": f"{word} {conference_id(t.conference)}", "r": "conferences"}
+                action,
+                lambda t: {
+                    "c": word,
+                    "a": {"conference": conference_id(t.conference)},
+                    "r": {"c": "conferences"},
+                },
             ),
             lambda t: f"{done} {t.conference}",
             True,
@@ -402,52 +427,56 @@ def _person(t: Target) -> tuple[str, str]:
 
 
 WAYS |= {
-    typed.Mute: _on_participant("mute", "participant_mute", "muted", "participant/mute", _person),
-    typed.Unmute: _on_participant(
+    participants.Mute: _on_participant(
+        "mute", "participant_mute", "muted", "participant/mute", _person
+    ),
+    participants.Unmute: _on_participant(
         "unmute", "participant_unmute", "unmuted", "participant/unmute", _person
     ),
-    typed.Disconnect: _on_participant(
+    participants.Disconnect: _on_participant(
         "disconnect", "participant_disconnect", "disconnected", "participant/disconnect", _person
     ),
-    typed.Admit: _on_participant(
+    participants.Admit: _on_participant(
         "admit", "participant_admit", "admitted", "participant/unlock", lambda t: WAITING
     ),
-    typed.Lock: _on_conference("lock", "conference_lock", "locked", "conference/lock"),
-    typed.Unlock: _on_conference("unlock", "conference_unlock", "unlocked", "conference/unlock"),
-    typed.MuteGuests: _on_conference(
+    conferences.Lock: _on_conference("lock", "conference_lock", "locked", "conference/lock"),
+    conferences.Unlock: _on_conference(
+        "unlock", "conference_unlock", "unlocked", "conference/unlock"
+    ),
+    conferences.MuteGuests: _on_conference(
         "mute-guests", "conference_mute_guests", "muted all guests in", "conference/mute_guests"
     ),
-    typed.UnmuteGuests: _on_conference(
+    conferences.UnmuteGuests: _on_conference(
         "unmute-guests",
         "conference_unmute_guests",
         "unmuted all guests in",
         "conference/unmute_guests",
     ),
 }
-WAYS[typed.OpenDialModal].append(Way("options", options("dial_form"), me))
+WAYS[dialling.OpenDialModal].append(Way("options", options("dial_form"), me))
 
 PERMISSION = {  # by hand, INTERFACE §5: the command words, `backup` and `restore`
-    typed.Help: None,
-    typed.WhoAmI: None,
-    typed.Conferences: "conferences",
-    typed.Participants: "participants",
-    typed.OpenDialModal: "dial",
-    typed.Dial: "dial",
-    typed.Mute: "mute",
-    typed.Unmute: "unmute",
-    typed.Disconnect: "disconnect",
-    typed.Admit: "admit",
-    typed.Transfer: "transfer",
+    help.Help: None,
+    help.WhoAmI: None,
+    conferences.Conferences: "conferences",
+    participants.Participants: "participants",
+    dialling.OpenDialModal: "dial",
+    dialling.Dial: "dial",
+    participants.Mute: "mute",
+    participants.Unmute: "unmute",
+    participants.Disconnect: "disconnect",
+    participants.Admit: "admit",
+    participants.Transfer: "transfer",
     OpenTransferForm: "transfer",
-    typed.Lock: "lock",
-    typed.Unlock: "unlock",
-    typed.MuteGuests: "mute-guests",
-    typed.UnmuteGuests: "unmute-guests",
-    typed.End: "end",
-    typed.Sync: "sync",
-    typed.BackupNow: "backup",
-    typed.BackupList: "backup",
-    typed.BackupRestore: "restore",
+    conferences.Lock: "lock",
+    conferences.Unlock: "unlock",
+    conferences.MuteGuests: "mute-guests",
+    conferences.UnmuteGuests: "unmute-guests",
+    conferences.End: "end",
+    conferences.Sync: "sync",
+    backups.BackupNow: "backup",
+    backups.BackupList: "backup",
+    backups.BackupRestore: "restore",
 }
 
 CELLS = [
@@ -459,8 +488,12 @@ CELLS = [
 
 
 def test_every_command_the_bot_runs_has_rows_in_the_matrix() -> None:
-    assert set(WAYS) == set(EXECUTORS)
-    assert set(PERMISSION) == set(EXECUTORS)
+    declared = {spec.model for spec in REGISTRY}
+    assert set(WAYS) == declared
+    assert set(PERMISSION) == declared
+    assert all(
+        REGISTRY.of(model).permission == permission for model, permission in PERMISSION.items()
+    )
 
 
 # --- running a cell ------------------------------------------------------------------------------
@@ -498,7 +531,7 @@ def test_a_command_is_allowed_exactly_when_the_policy_says(
     permission = PERMISSION[command]
     if way.node in ("participant/dial", "platform/backup_create"):
         simulator.control.settings(answer_delay=0.05, backup_delay=0.05)
-    if command is typed.BackupRestore:
+    if command is backups.BackupRestore:
         NEWEST_BACKUP.append(backup_files(simulator)[0]["filename"])
     simulator.control.reset_stats()
 
