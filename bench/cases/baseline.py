@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from dataclasses import replace
 
-from bench.botprocess import BotProcess
+from bench.botprocess import REPO, BotProcess
 from bench.cases import ack
 from bench.load import Slash, no_gc_pauses
 from bench.plan import Plan
@@ -52,8 +53,11 @@ def _pexbot(stack: Stack, plan: Plan) -> dict[str, float]:
 def run(stack: Stack, plan: Plan) -> CaseResult:
     pexbot = _pexbot(stack, plan)
     stack.stop_bot()  # one server at a time on the 2 cores
+    config = replace(
+        stack.bot_config(1), source=REPO
+    )  # this bench's own app, whatever --bot-source
     bare = BotProcess(
-        stack.bot_config(1), stack.workdir, "baseline", [sys.executable, "-m", "bench.baseline_app"]
+        config, stack.workdir, "baseline", [sys.executable, "-m", "bench.baseline_app"]
     )
     bare.start()
     result = CaseResult("baseline", TITLE)
