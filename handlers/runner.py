@@ -123,6 +123,8 @@ async def stale_button(
     services: Services, client: AsyncWebClient, interaction: Interaction
 ) -> None:
     """A button whose value this version cannot read (an older message): nothing is done."""
+    if await refused_workspace(services, client, interaction, "unknown", "a button"):
+        return
     reference = new_correlation_id()
     text = messages.outdated_button(services.slash)
     await _say(Replies(client, interaction).private(Message(text)), reference)

@@ -54,7 +54,8 @@ def test_even_an_admin_id_clicking_from_another_workspace_is_refused(
     bot: Bot, seen: Seen, simulator: Any, from_team: Callable[[Bot, str], SlackClient]
 ) -> None:
     alice = stable_id("participant", "VMR_1", "Alice Parkes")
-    button = {"action_id": "participant_mute", "value": json.dumps({"c": f"mute {alice}"})}
+    value = json.dumps({"c": "mute", "a": {"participant": {"query": alice}}})
+    button = {"action_id": "participant_mute", "value": value}
 
     from_team(bot, FOREIGN).click(button, user=ADMIN)
 

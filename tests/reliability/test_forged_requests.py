@@ -46,7 +46,9 @@ def slash_body(
     )
 
 
-def click_body(command: str, user: str = VIEWER) -> str:
+def click_body(query: str, user: str = VIEWER) -> str:
+    """A Mute button's click, its value the typed command (handlers/registry.py)."""
+    command = {"c": "mute", "a": {"participant": {"query": query}}}
     payload = {
         "type": "block_actions",
         "user": {"id": user, "team_id": TEAM},
@@ -54,7 +56,7 @@ def click_body(command: str, user: str = VIEWER) -> str:
         "channel": {"id": CHANNEL},
         "response_url": "http://127.0.0.1:9/",
         "actions": [
-            {"action_id": "participant_mute", "value": json.dumps({"c": command}), "type": "button"}
+            {"action_id": "participant_mute", "value": json.dumps(command), "type": "button"}
         ],
     }
     return urlencode({"payload": json.dumps(payload)})
@@ -210,7 +212,7 @@ FORGERIES: dict[str, Forgery] = {
         lambda b: b.replace(VIEWER, ADMIN), slash_body("end VMR_1", user=VIEWER)
     ),
     "button value changed after signing": _tampered(
-        lambda b: b.replace("mute", "end"), click_body("mute Bob")
+        lambda b: b.replace("mute", "end"), click_body("Bob")
     ),
     "parameter appended after signing": _tampered(lambda b: b + "&text=end+VMR_1"),
     "body truncated after signing": _tampered(lambda b: b[: len(b) // 2]),

@@ -504,7 +504,13 @@ def bot(launch: Launch) -> SecretBot:
     return launch(BACKUP_NOW_COOLDOWN="0")  # each backup cell starts one (cooldown: see below)
 
 
-PARTICIPANT_COMMANDS = {typed.Mute, typed.Unmute, typed.Disconnect, typed.Admit, typed.Transfer}
+PARTICIPANT_COMMANDS = {
+    participants.Mute,
+    participants.Unmute,
+    participants.Disconnect,
+    participants.Admit,
+    participants.Transfer,
+}
 HIDDEN = ("Frank Ng", "Eve Adams")  # participants of Board_Room, outside SCOPED's scope
 
 
@@ -637,8 +643,10 @@ def typed_as(user: str, text: str) -> Callable[[SecretBot], httpx.Response]:
     return lambda bot: bot.slack.command(text, user=user)
 
 
-def clicked_as(user: str, action_id: str, command: str) -> Callable[[SecretBot], httpx.Response]:
-    value = json.dumps({"c": command})
+def clicked_as(
+    user: str, action_id: str, command: dict[str, Any]
+) -> Callable[[SecretBot], httpx.Response]:
+    value = json.dumps(command)
     return lambda bot: bot.slack.click({"action_id": action_id, "value": value}, user=user)
 
 
@@ -718,7 +726,9 @@ ATTEMPTS = [
     Attempt(
         "mute: an out-of-scope participant's id (a stale button)",
         "matrix",
-        clicked_as(SCOPED, "participant_mute", f"mute {FRANK}"),
+        clicked_as(
+            SCOPED, "participant_mute", {"c": "mute", "a": {"participant": {"query": FRANK}}}
+        ),
         f"No participant has the id {FRANK} in the conferences you moderate",
     ),
     Attempt(
@@ -759,7 +769,10 @@ ATTEMPTS = [
         "matrix",
         from_abroad(
             lambda client: client.click(
-                {"action_id": "participant_mute", "value": json.dumps({"c": f"mute {ALICE}"})},
+                {
+                    "action_id": "participant_mute",
+                    "value": json.dumps({"c": "mute", "a": {"participant": {"query": ALICE}}}),
+                },
                 user=ADMIN,
             )
         ),
