@@ -22,7 +22,10 @@ from bot.pexip.models import Conference, Participant
 from bot.resolve import Ambiguous
 from bot.slack_limits import clip, units
 from handlers import blocks, modals
-from handlers.commands import Mute, ParticipantRef, Transfer
+from handlers.commands import ParticipantRef
+from handlers.conferences import End, conference_buttons
+from handlers.participants import Mute, OpenTransferForm, Participants, Transfer, row_buttons
+from handlers.registry import decode
 from handlers.replies import Message
 
 EVERY_PERMISSION = {
@@ -54,6 +57,15 @@ WIDEST = [
 _LETTERS = [EMOJI, "\U0001f469\u200d\U0001f4bb", "\u0301", "\u0334", "\u05e9", "\u0645"]
 _ALPHABET = st.sampled_from([*_LETTERS, "\u202e", '"', "\\", "<", "&", "a", " ", "\n"])
 names = st.lists(_ALPHABET, min_size=0, max_size=1000).map("".join) | st.sampled_from(WIDEST)
+
+
+def conference_rows(conference: Conference, count: int) -> list[Any]:
+    return conference_buttons(conference, count, EVERY_PERMISSION)
+
+
+def participant_rows(conference: Conference) -> Any:
+    refresh = Participants(conference=conference.id)
+    return lambda participant: row_buttons(participant, EVERY_PERMISSION, refresh)
 
 
 def check(message: Message | dict[str, Any]) -> None:
@@ -134,9 +146,10 @@ SETTINGS = settings(
 @given(name=names, conference=names.map(lambda n: n[:250] or "c"), count=st.integers(0, 60))
 def test_listings_fit(name: str, conference: str, count: int) -> None:
     running = [_conference(conference, n, is_locked=bool(n % 2)) for n in range(count)]
-    check(blocks.conferences_listing(running, {conference: 10**6}, EVERY_PERMISSION))
+    check(blocks.conferences_listing(running, {conference: 10**6}, conference_rows))
     people = _people(name, conference, count)
-    check(blocks.participants_listing(_conference(conference), people, EVERY_PERMISSION))
+    shown = _conference(conference)
+    check(blocks.participants_listing(shown, people, participant_rows(shown)))
 
 
 @SETTINGS
@@ -156,7 +169,8 @@ def test_the_choices_for_an_ambiguous_name_fit(name: str, typed: str, count: int
 @given(name=names)
 def test_confirmations_forms_and_options_fit(name: str) -> None:
     conference = name[:250] or "c"
-    check(blocks.confirmation(blocks.end_question(conference, 10**6), "end x", f"End {name}"))
+    question = blocks.end_question(conference, 10**6)
+    check(blocks.confirmation(question, End(conference=str(uuid.uuid4())), f"End {name}"))
     check(blocks.message(name, [blocks.section(f"Name: {name}"), blocks.note(f"Name: {name}")]))
     check(modals.transfer_form(clip(name, blocks.TRANSFER_LABEL), "{}"))
     check(modals.dial_form([name[:250] or "l"] * 150, name[:250] or None, "{}"))
@@ -187,7 +201,8 @@ def test_backup_reports_fit(name: str) -> None:
 def test_the_reported_case_a_170_emoji_name_keeps_its_transfer_button() -> None:
     [guest] = _people(EMOJI * 170, "VMR_1", 1)
 
-    listing = blocks.participants_listing(_conference("VMR_1"), [guest], EVERY_PERMISSION)
+    shown = _conference("VMR_1")
+    listing = blocks.participants_listing(shown, [guest], participant_rows(shown))
 
     check(listing)
     transfer = [
@@ -198,7 +213,9 @@ def test_the_reported_case_a_170_emoji_name_keeps_its_transfer_button() -> None:
         if element["action_id"] == "participant_transfer"
     ]
     assert len(transfer) == 1
-    assert blocks.read_transfer_value(transfer[0]["value"]).participant_id == guest.id
+    form = decode(transfer[0]["value"]).command
+    assert isinstance(form, OpenTransferForm)
+    assert form.participant_id == guest.id
 
 
 def test_clipping_never_splits_a_character_and_marks_the_cut() -> None:

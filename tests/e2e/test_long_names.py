@@ -29,7 +29,7 @@ def test_a_170_emoji_guest_leaves_the_roster_and_its_transfer_button_working(
     transfers = [b for b in seen.buttons(roster) if b["action_id"] == "participant_transfer"]
     assert len(transfers) == 4
     assert all(units(b["value"]) <= 2000 for b in seen.buttons(roster))
-    ours = next(b for b in transfers if EMOJI_NAME[:10] in json.loads(b["value"])["l"])
+    ours = next(b for b in transfers if EMOJI_NAME[:10] in json.loads(b["value"])["a"]["label"])
 
     bot.slack.click(ours, user=MODERATOR)
     form = seen.view("views.open")

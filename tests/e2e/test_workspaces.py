@@ -98,7 +98,10 @@ def test_an_enterprise_id_admits_every_workspace_of_the_org(
         "channel": {"id": CHANNEL},
         "response_url": bot.slack.response_url("grid", channel=CHANNEL, user=ADMIN),
         "actions": [
-            {"action_id": "conference_participants", "value": '{"c": "participants VMR_1"}'}
+            {
+                "action_id": "conference_participants",
+                "value": '{"c": "participants", "a": {"conference": "VMR_1"}}',
+            }
         ],
     }
 
