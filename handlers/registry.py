@@ -11,11 +11,16 @@ A command is declared once, in the module of its area, with its model and its ex
         word="mute",
         permission="mute",
         usage=Usage("mute <participant>", "Mute a participant.", 'mute "Alice Parkes"'),
-        grammar=read_participant,
+        grammar=read.one_participant,  # reads the words after `mute` into the model
         said=Said(done="muted {target}", attempt="mute {target}"),
         buttons=(Offer("participant_mute", "Mute"),),
     )
     async def mute(ctx: Context, command: Mute) -> Done: ...
+
+`kind` says how the outcome is shown (an action in the channel, a listing privately, a form);
+`confirm=True` makes the executor ask first and run again when the confirmation is clicked;
+`key` (the word by default) names the model in button values. The permission names are the
+policy file's (`bot.auth.policy.PERMISSIONS`): a test fails when they and the declarations part.
 
 Words with several forms (`backup now|list|restore`, `dial` and its form) declare one model per
 form; the first form of a word carries the summary and example `help` shows, and one of them
