@@ -127,6 +127,7 @@ class Registry:
         self._specs: dict[type[Command], Spec] = {}
         self._keys: dict[str, Spec] = {}
         self._actions: dict[str, Spec] = {}
+        self._words: tuple[str, ...] | None = None  # read on every command: kept until an add
 
     def add(self, spec: Spec) -> None:
         for name, taken in (("model", spec.model in self._specs), ("key", spec.key in self._keys)):
@@ -144,6 +145,7 @@ class Registry:
         self._specs[spec.model] = spec
         self._keys[spec.key] = spec
         self._actions |= {offer.action_id: spec for offer in spec.buttons}
+        self._words = None
 
     def __iter__(self) -> Iterator[Spec]:
         return iter(self._specs.values())
@@ -173,8 +175,10 @@ class Registry:
     def words(self) -> tuple[str, ...]:
         """The typed command words, in the grammar's order (INTERFACE section 4: `help` and
         `whoami`, then as the policy file lists the permissions)."""
-        typed = [spec for spec in self if spec.usage is not None]
-        return tuple(dict.fromkeys(spec.word for spec in sorted(typed, key=_rank)))
+        if self._words is None:
+            typed = [spec for spec in self if spec.usage is not None]
+            self._words = tuple(dict.fromkeys(spec.word for spec in sorted(typed, key=_rank)))
+        return self._words
 
     def forms(self, word: str) -> list[Spec]:
         return [spec for spec in self if spec.word == word and spec.usage is not None]
