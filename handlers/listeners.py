@@ -131,6 +131,9 @@ class Listeners:
             enterprise_id=_enterprise(body),
         )
         text = str(body.get("text", ""))
+        if not runner.may_open_form(text):  # read when its turn comes: the answer leaves now
+            self._queue(partial(runner.run_typed, self.services, client, interaction, text))
+            return
         command = runner.read(text, self.services.slash)
         run = partial(runner.run, self.services, client, interaction, command, typed=text)
         self._queue(run, at_once=runner.opens_form(command))

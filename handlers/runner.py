@@ -55,6 +55,21 @@ def read(text: str, slash: str) -> Command | UsageError:
         return exc.with_traceback(None)
 
 
+def may_open_form(text: str) -> bool:
+    """Whether typed text may be a command that opens a form (`dial` alone), so it must be read
+    at once; any other is read when its turn in the queue comes."""
+    words = text.split(None, 1)
+    first = words[0].lower() if words else ""
+    return any(spec.kind == "form" and spec.word == first for spec in REGISTRY)
+
+
+async def run_typed(
+    services: Services, client: AsyncWebClient, interaction: Interaction, text: str
+) -> None:
+    """A typed command: read (`parse`), then the one path."""
+    await run(services, client, interaction, read(text, services.slash), typed=text)
+
+
 def opens_form(command: Command | UsageError) -> bool:
     """It opens a form, so it must run at once: Slack's trigger id expires 3 s after the click or
     the command (`Services.commands`)."""
