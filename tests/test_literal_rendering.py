@@ -29,8 +29,11 @@ from bot.pexip import errors
 from bot.pexip.models import Conference, Participant
 from bot.resolve import Ambiguous, match_participants
 from handlers import blocks
-from handlers.commands import Mute, ParticipantRef
+from handlers.commands import ParticipantRef
+from handlers.conferences import End, conference_buttons
 from handlers.grammar import UsageError, parse
+from handlers.participants import Mute, Participants, row_buttons
+from handlers.registry import REGISTRY
 from handlers.replies import Message
 
 HOSTILE = [
@@ -143,14 +146,23 @@ def participant(name: str, conference: str, n: int = 1) -> Participant:
 # --- every kind of message -----------------------------------------------------------------
 
 
+def done(word: str, target: str) -> Mrkdwn:
+    """What the channel reads when `word` succeeded, as the runner words it (the declaration)."""
+    return messages.done(ACTOR, render(REGISTRY.said(word).done, target=target))
+
+
+def attempted(word: str, target: str) -> Mrkdwn:
+    return render(REGISTRY.said(word).attempt, target=target)
+
+
 @given(name=hostile_text, conference=hostile_text)
 @settings(max_examples=150, deadline=None)
 def test_outcomes_in_the_channel(name: str, conference: str) -> None:
     for word in ("mute", "disconnect", "transfer", "admit"):
-        said = messages.done(ACTOR, word, messages.whom(name, conference))
+        said = done(word, messages.whom(name, conference))
         assert said.startswith(f"<@{ACTOR}> ")
         assert_message(Message(said), name, conference)
-    assert_message(Message(messages.done(ACTOR, "lock", conference)), conference)
+    assert_message(Message(done("lock", conference)), conference)
 
 
 @given(words=hostile_text, name=hostile_text)
@@ -158,7 +170,7 @@ def test_outcomes_in_the_channel(name: str, conference: str) -> None:
 def test_node_errors_on_a_command_and_on_a_lookup(words: str, name: str) -> None:
     for cls in (errors.InvalidRequest, errors.NotFound, errors.NoAnswer, errors.PexipError):
         error = cls(f"mute participant: {words}", operation="mute participant")
-        action = messages.attempted("mute", messages.whom(name, "VMR_1"))
+        action = attempted("mute", messages.whom(name, "VMR_1"))
         assert_message(Message(messages.command_failed(ACTOR, action, error)), name)
         assert_message(Message(messages.lookup_failed(error)))
 
@@ -169,9 +181,15 @@ def test_listings(conference: str, names: list[str]) -> None:
     conference = conference.strip() or "-"  # the node always names a conference
     running = Conference(id="c0ffee00-0000-0000-0000-000000000001", name=conference)
     everyone = {"participants", "lock", "mute-guests", "end", "mute", "disconnect", "transfer"}
-    assert_message(blocks.conferences_listing([running], {conference: 2}, everyone), conference)
+    listing = blocks.conferences_listing(
+        [running], {conference: 2}, lambda c, n: conference_buttons(c, n, everyone)
+    )
+    assert_message(listing, conference)
     people = [participant(name, conference, n) for n, name in enumerate(names)]
-    listing = blocks.participants_listing(running, people, everyone)
+    refresh = Participants(conference=running.id)
+    listing = blocks.participants_listing(
+        running, people, lambda p: row_buttons(p, everyone, refresh)
+    )
     assert_message(listing, *names)
 
 
@@ -187,8 +205,9 @@ def test_choices_for_an_ambiguous_name(query: str, names: list[str]) -> None:
 @settings(max_examples=100, deadline=None)
 def test_confirmations_and_lobby_like_follow_ups(name: str) -> None:
     question = blocks.end_question(name, 3)
-    assert_message(blocks.confirmation(question, "end x", "End"), name)
-    said = messages.done(ACTOR, "dial", f"{name} into VMR_3")
+    go = End(conference="c0ffee00-0000-0000-0000-000000000001")
+    assert_message(blocks.confirmation(question, go, "End"), name)
+    said = done("dial", f"{name} into VMR_3")
     # what the dial follow-up edits the message into (handlers.dialling.follow_call)
     assert_message(Message(render("{} {}.", said, "Connected")))
     assert_message(Message(render("{} Ringing…", said)))
@@ -241,7 +260,7 @@ def test_backup_reports(filename: str, reason: str, node: str) -> None:
 
 
 def test_the_issue_examples_render_as_the_characters_typed() -> None:
-    said = messages.done(ACTOR, "dial", "<!channel> into VMR_3")
+    said = done("dial", "<!channel> into VMR_3")
     assert said == f"<@{ACTOR}> is dialling &lt;!channel&gt; into VMR_3."
     assert literal("*bold* `code` ~x~ _i_") == "＊bold＊ ｀code｀ ～x～ ＿i＿"
     assert literal("VMR_1 first_last") == "VMR_1 first_last"  # no formatting possible there
