@@ -89,9 +89,11 @@ class Grant(BaseModel):
         """Allowed on this conference? `shown` is how a denial names it (as typed)."""
         if self.conferences is None or scope_covers(self.conferences, conference):
             return Decision.allow(self.permission)
-        detail = (
-            f"your `{self.permission}` permission does not cover conference "
-            f"{shown or conference.name} (it covers {', '.join(self.conferences)})"
+        detail = render(
+            "your {} permission does not cover conference {} (it covers {})",
+            code(self.permission),
+            shown or conference.name,
+            join(", ", (code(pattern) for pattern in self.conferences)),
         )
         return Decision.deny(self.permission, "out_of_scope", detail)
 
