@@ -16,16 +16,16 @@ import aiohttp
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.audit import Auditor, AuditStore
-from bot.backup_history import BackupHistory
+from bot.auth.permissions import Authorizer, load_policy
+from bot.auth.teams import TeamGate
+from bot.backup.history import BackupHistory
 from bot.config import ConfigError, Settings, SlackSettings
-from bot.mrkdwn import as_mrkdwn
-from bot.permissions import Authorizer, load_policy
 from bot.pexip.client import PexipClient
 from bot.services import BackupServices, Services
-from bot.slack_client import slack_client as make_slack_client
-from bot.teams import TeamGate
-from bot.usergroups import SlackUserGroups
+from bot.slack.client import slack_client as make_slack_client
+from bot.slack.mrkdwn import as_mrkdwn
+from bot.slack.usergroups import SlackUserGroups
+from bot.store.audit import Auditor, AuditStore
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def build_runtime(settings: Settings, install: Install | None = None) -> Runtime
     bolt = AsyncApp(
         client=web,
         signing_secret=signing or "",
-        # The door (`bot.server`) checks every signature before Bolt sees a request.
+        # The door (`bot.slack.server`) checks every signature before Bolt sees a request.
         request_verification_enabled=False,
         # Answer Slack when the listener returns: every listener acks and queues its work.
         process_before_response=True,

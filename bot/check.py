@@ -35,7 +35,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from bot.audit import AuditError, AuditStore, Scrubber
+from bot.auth.policy import load_policy
+from bot.backup.cron import cron_trigger
 from bot.config import (
     ConfigError,
     PexipSettings,
@@ -46,8 +47,7 @@ from bot.config import (
 from bot.messages import read_failed
 from bot.pexip import errors, status
 from bot.pexip.client import PexipClient, RetryPolicy
-from bot.policy import load_policy
-from bot.schedule import cron_trigger
+from bot.store.audit import AuditError, AuditStore, Scrubber
 
 log = logging.getLogger(__name__)
 

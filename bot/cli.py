@@ -34,19 +34,19 @@ def _simulator(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from bot.server import serve
+    from bot.slack.server import serve
 
     return serve(Settings.load())
 
 
 def _clock(args: argparse.Namespace) -> int:
-    from bot.scheduler import run_clock
+    from bot.backup.clock import run_clock
 
     return run_clock(Settings.load())
 
 
 def _backup_run(args: argparse.Namespace) -> int:
-    from bot.scheduler import run_backup_cli
+    from bot.backup.clock import run_backup_cli
 
     return run_backup_cli(Settings.load())
 
@@ -64,7 +64,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from bot.audit_cli import parse_since, run_audit_cli
+    from bot.store.audit_cli import parse_since, run_audit_cli
 
     settings = Settings.load()
     try:

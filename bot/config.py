@@ -186,7 +186,7 @@ class Settings(BaseSettings):
     @field_validator("backup_schedule")
     @classmethod
     def _schedule_is_cron(cls, value: str) -> str:
-        from bot.schedule import cron_trigger
+        from bot.backup.cron import cron_trigger
 
         cron_trigger(value, "UTC")  # ValueError says what is wrong
         return value

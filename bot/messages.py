@@ -5,16 +5,16 @@ it is audited; this module words it. A test fails if a `PexipError` subclass, or
 reaches the node, has no sentence here (tests/test_messages.py). Raw `str(exc)` of an unknown
 error is never shown: the user gets a reference to quote, the log gets the traceback.
 
-Every sentence is `Mrkdwn` built with `bot.mrkdwn.render`: the names, typed text and node words
-in it are made literal there, and nowhere else.
+Every sentence is `Mrkdwn` built with `bot.slack.mrkdwn.render`: the names, typed text and node
+words in it are made literal there, and nowhere else.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from bot.mrkdwn import Mrkdwn, code, mention, render
 from bot.pexip import errors
+from bot.slack.mrkdwn import Mrkdwn, code, mention, render
 
 Outcome = Literal["success", "error", "denied", "invalid"]
 

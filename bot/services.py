@@ -8,15 +8,15 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.audit import Auditor
-from bot.backup_gate import ManualBackups
-from bot.backup_history import BackupHistory
+from bot.auth.aliases import ConferenceAliases
+from bot.auth.permissions import Authorizer
+from bot.auth.teams import TeamGate
+from bot.backup.gate import ManualBackups
+from bot.backup.history import BackupHistory
 from bot.command_queue import CommandQueue
-from bot.conference_aliases import ConferenceAliases
 from bot.config import BackupSettings
-from bot.permissions import Authorizer
 from bot.pexip.client import PexipClient
-from bot.teams import TeamGate
+from bot.store.audit import Auditor
 
 log = logging.getLogger(__name__)
 

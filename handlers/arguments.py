@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from bot.mrkdwn import Mrkdwn, render
+from bot.slack.mrkdwn import Mrkdwn, render
 from handlers.commands import ParticipantRef
 from handlers.tokens import Token
 from handlers.usage import did_you_mean, listed, show, show_tokens

@@ -5,16 +5,17 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from bot.backup_gate import NotNow
-from bot.backup_history import BackupRun, HistoryError
-from bot.backup_notify import human_size, notify, render_report
-from bot.backups import run_backup, utc_now
-from bot.mrkdwn import Mrkdwn, code, join, mention, render
+from bot.backup.gate import NotNow
+from bot.backup.history import BackupRun, HistoryError
+from bot.backup.job import run_backup, utc_now
+from bot.backup.notify import human_size, notify, render_report
 from bot.pexip import backups as node_backups
 from bot.pexip import commands as pexip
 from bot.pexip import status
 from bot.pexip.models import SystemBackup
-from bot.resolve import NoMatch
+from bot.pexip.resolve import NoMatch
+from bot.slack.mrkdwn import Mrkdwn, code, join, mention, render
+from bot.slack.replies import Message
 from handlers import arguments as read
 from handlers import blocks
 from handlers.arguments import Args, Problem, build
@@ -22,7 +23,6 @@ from handlers.commands import Value
 from handlers.context import Confirm, Context, Done, Listing, Reported
 from handlers.grammar import UsageError
 from handlers.registry import Command, Offer, Said, Usage, command
-from handlers.replies import Message
 from handlers.tokens import quote
 from handlers.usage import did_you_mean, show
 

@@ -3,7 +3,7 @@ listing to refresh afterwards), so a click goes through the same parse → autho
 as a typed command, for the person who clicked.
 
 Text from outside (names, typed text) goes into mrkdwn only through `section` and `note`, which
-pass it through the boundary (`bot.mrkdwn.as_mrkdwn`); headers, buttons and confirm dialogs
+pass it through the boundary (`bot.slack.mrkdwn.as_mrkdwn`); headers, buttons and confirm dialogs
 use plain_text, which Slack shows literally."""
 
 from __future__ import annotations
@@ -23,14 +23,14 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot import slack_limits as limits
-from bot.mrkdwn import Mrkdwn, as_mrkdwn, bold, join, plain, render, shorten
 from bot.pexip.models import Conference, Participant
-from bot.resolve import Ambiguous
-from bot.slack_limits import clip
+from bot.pexip.resolve import Ambiguous
+from bot.slack import limits
+from bot.slack.limits import clip
+from bot.slack.mrkdwn import Mrkdwn, as_mrkdwn, bold, join, plain, render, shorten
+from bot.slack.replies import Message
 from handlers.commands import ParticipantRef
 from handlers.registry import Command, Offer, encode
-from handlers.replies import Message
 
 MAX_ROWS = 20  # Slack allows 50 blocks a message; two per row, and room for header and notes
 TRANSFER_LABEL = 200  # the name carried in a Transfer button's value, for the form's title
@@ -82,7 +82,7 @@ def button(
 
 
 def message(text: str, blocks: Iterable[Block]) -> Message:
-    # `Message` makes the text literal unless rendered, and shortens it (`bot.mrkdwn`)
+    # `Message` makes the text literal unless rendered, and shortens it (`bot.slack.mrkdwn`)
     return Message(text=text, blocks=[b.to_dict() for b in blocks])
 
 

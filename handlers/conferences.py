@@ -8,10 +8,11 @@ from typing import Annotated
 from pydantic import Field
 from slack_sdk.models.blocks import ButtonElement
 
-from bot.mrkdwn import Mrkdwn, render
 from bot.pexip import commands as pexip
 from bot.pexip import configuration, status
 from bot.pexip.models import Conference
+from bot.slack.mrkdwn import Mrkdwn, render
+from bot.slack.replies import Message
 from handlers import arguments as read
 from handlers import blocks
 from handlers.arguments import Args, Problem, build
@@ -19,7 +20,6 @@ from handlers.commands import TEMPLATE_ID_MAX, ConferenceCommand
 from handlers.context import Confirm, Context, Done, Listing
 from handlers.participants import Participants
 from handlers.registry import REGISTRY, Command, Offer, Said, Usage, command
-from handlers.replies import Message
 from handlers.usage import show
 
 

@@ -13,17 +13,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from bot import messages
-from bot.mrkdwn import Mrkdwn, render
-from bot.permissions import ConferenceScope, Decision, Grant, scope_covers
+from bot.auth.permissions import ConferenceScope, Decision, Grant, scope_covers
 from bot.pexip import configuration, errors, lookup, status
 from bot.pexip.client import Readable
 from bot.pexip.commands import Command as PexipCommand
 from bot.pexip.models import CommandResult, Conference, ConfiguredConference, Participant
-from bot.resolve import IdleConference, NoMatch, Visible, find_conference, find_participant
+from bot.pexip.resolve import IdleConference, NoMatch, Visible, find_conference, find_participant
 from bot.services import Services
+from bot.slack.mrkdwn import Mrkdwn, render
+from bot.slack.replies import Interaction, Message, Replies
 from handlers.commands import ParticipantRef
 from handlers.registry import REGISTRY, Command, Said
-from handlers.replies import Interaction, Message, Replies
 
 
 class Denied(Exception):
@@ -125,7 +125,7 @@ class Context:
 
         Aliases are only looked up when the name alone is out of the user's scope, so an
         unscoped role costs no extra call; then they come from one listing shared for a short
-        time (`bot.conference_aliases`), not one request per conference."""
+        time (`bot.auth.aliases`), not one request per conference."""
         decision = self.grant.covers(ConferenceScope(name=conference, aliases=()), shown)
         if not decision.allowed:
             decision = self.grant.covers(await self._scope(conference), shown)

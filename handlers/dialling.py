@@ -9,10 +9,11 @@ from ipaddress import IPv4Address, IPv6Address
 
 from pydantic import ValidationError
 
-from bot.mrkdwn import Mrkdwn, render
 from bot.pexip import commands as pexip
 from bot.pexip import configuration, errors, status
 from bot.services import Services
+from bot.slack.mrkdwn import Mrkdwn, render
+from bot.slack.replies import Message, Replies
 from handlers import arguments as read
 from handlers import modals
 from handlers.arguments import Args, Problem, build
@@ -20,7 +21,6 @@ from handlers.commands import CALL_TYPES, PROTOCOLS, ROLES, CallType, Protocol, 
 from handlers.context import Context, Done, Shown
 from handlers.grammar import UsageError
 from handlers.registry import Command, Said, Usage, command
-from handlers.replies import Message, Replies
 from handlers.tokens import Token, quote
 from handlers.usage import show, show_tokens, usage_hint
 

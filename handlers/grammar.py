@@ -10,7 +10,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-from bot.mrkdwn import Mrkdwn, render
+from bot.slack.mrkdwn import Mrkdwn, render
 from handlers import arguments as read
 from handlers.arguments import Problem
 from handlers.registry import REGISTRY, Command, Spec

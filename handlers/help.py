@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import field_validator
 
-from bot.mrkdwn import Mrkdwn, bold, channel, code, join, mention, render
-from bot.permissions import NODE_WIDE, RoleGrant
+from bot.auth.permissions import NODE_WIDE, RoleGrant
+from bot.slack.mrkdwn import Mrkdwn, bold, channel, code, join, mention, render
 from handlers import arguments as read
 from handlers import blocks
 from handlers.arguments import Args, Problem, build

@@ -15,12 +15,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.command_queue import Command as Queued
 from bot.services import Services
-from bot.slack_limits import OPTION_TEXT, OPTION_VALUE, OPTIONS, clip, units
+from bot.slack.limits import OPTION_TEXT, OPTION_VALUE, OPTIONS, clip, units
+from bot.slack.replies import Interaction, Replies, Source
 from handlers import modals, runner
 from handlers.dialling import Dial
 from handlers.participants import Transfer
 from handlers.registry import REGISTRY, Command, StaleButton, decode, encode
-from handlers.replies import Interaction, Replies, Source
 
 log = logging.getLogger(__name__)
 

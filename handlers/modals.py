@@ -12,10 +12,10 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from bot import slack_limits as limits
-from bot.slack_limits import clip, units
+from bot.slack import limits
+from bot.slack.limits import clip, units
+from bot.slack.replies import Interaction
 from handlers.commands import CALL_TYPES, PROTOCOLS, ROLES, ParticipantRef
-from handlers.replies import Interaction
 
 DIAL_CALLBACK = "dial_form"
 TRANSFER_CALLBACK = "transfer_form"

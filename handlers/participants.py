@@ -6,10 +6,11 @@ from pydantic import Field
 from slack_sdk.models.blocks import ButtonElement
 
 from bot import messages
-from bot.mrkdwn import Mrkdwn, render
 from bot.pexip import commands as pexip
 from bot.pexip.models import Participant
-from bot.slack_limits import clip
+from bot.slack.limits import clip
+from bot.slack.mrkdwn import Mrkdwn, render
+from bot.slack.replies import Message
 from handlers import arguments as read
 from handlers import blocks, modals
 from handlers.arguments import Args, Problem, build
@@ -17,7 +18,6 @@ from handlers.commands import ROLES, ParticipantCommand, ParticipantRef, Role, V
 from handlers.context import Context, Done, Listing, Shown, participant_target
 from handlers.grammar import UsageError
 from handlers.registry import REGISTRY, Command, Offer, Said, Usage, command
-from handlers.replies import Message
 from handlers.tokens import quote
 from handlers.usage import usage_hint
 

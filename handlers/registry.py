@@ -39,8 +39,8 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from bot.policy import ALWAYS_ALLOWED, PERMISSIONS
-from bot.slack_limits import BUTTON_VALUE, units
+from bot.auth.policy import ALWAYS_ALLOWED, PERMISSIONS
+from bot.slack.limits import BUTTON_VALUE, units
 
 Kind = Literal["action", "listing", "form"]
 """`action`: changes something (said in the channel, with `Said` wording); `listing`: shown only

@@ -19,13 +19,14 @@ from typing import TypeVar
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
-from bot.audit import new_correlation_id
-from bot.mrkdwn import plain
-from bot.permissions import Grant, Refused
+from bot.auth.permissions import Grant, Refused
+from bot.auth.teams import Workspace
 from bot.pexip import errors
-from bot.resolve import Ambiguous, NoMatch
+from bot.pexip.resolve import Ambiguous, NoMatch
 from bot.services import Services
-from bot.teams import Workspace
+from bot.slack.mrkdwn import plain
+from bot.slack.replies import Interaction, Message, Replies
+from bot.store.audit import new_correlation_id
 from handlers import blocks
 from handlers.conferences import conference_choices
 from handlers.context import (
@@ -40,7 +41,6 @@ from handlers.context import (
 )
 from handlers.grammar import UsageError, parse
 from handlers.registry import REGISTRY, Command, decode
-from handlers.replies import Interaction, Message, Replies
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

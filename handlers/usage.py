@@ -7,7 +7,7 @@ import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from bot.mrkdwn import Mrkdwn, code, join, render
+from bot.slack.mrkdwn import Mrkdwn, code, join, render
 from handlers.registry import REGISTRY
 from handlers.tokens import Token
 

@@ -7,7 +7,7 @@ from ipaddress import IPv4Address, IPv6Address
 import pytest
 from pydantic import ValidationError
 
-from bot.policy import PERMISSIONS
+from bot.auth.policy import PERMISSIONS
 from handlers.backups import BackupList, BackupNow, BackupRestore
 from handlers.commands import BaseCommand, ParticipantRef
 from handlers.conferences import Conferences, End, Lock, MuteGuests, Sync, Unlock, UnmuteGuests

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from bot.backup_notify import RETRY_ACTION_ID, RETRY_VALUE
-from bot.policy import ALWAYS_ALLOWED, PERMISSIONS
-from bot.slack_limits import BUTTON_VALUE, units
+from bot.auth.policy import ALWAYS_ALLOWED, PERMISSIONS
+from bot.backup.notify import RETRY_ACTION_ID, RETRY_VALUE
+from bot.slack.limits import BUTTON_VALUE, units
 from handlers import blocks
 from handlers.backups import BackupNow, BackupRestore
 from handlers.commands import ParticipantRef

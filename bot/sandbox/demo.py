@@ -19,8 +19,8 @@ from bot.sandbox.serve import BackgroundServer
 from bot.sandbox.simulator import create_app
 from bot.sandbox.slack_api import SlackStandIn
 from bot.sandbox.slack_requests import SlackRequests
-from bot.server import http_app
 from bot.services import Services
+from bot.slack.server import http_app
 
 DEMO_POLICY = Path(__file__).with_name("demo_permissions.yaml")
 CHANNEL = "C0DEMO001"

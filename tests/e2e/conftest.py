@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from bot.audit import AuditEntry, AuditStore
+from bot.store.audit import AuditEntry, AuditStore
 
 T = TypeVar("T")
 

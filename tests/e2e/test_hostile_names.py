@@ -7,7 +7,7 @@ from typing import Any
 
 from tests.e2e.conftest import Seen, participants, wait_until
 from tests.fixtures.bot import ADMIN, Bot
-from tests.test_literal_rendering import assert_safe_mrkdwn, mrkdwn_texts
+from tests.slack.test_literal_rendering import assert_safe_mrkdwn, mrkdwn_texts
 
 HOSTILE_NAME = "<!here|x> *bold* <https://evil.example|click>"
 # What Slack sends when that is typed: its `<` and `>` escaped (the tokenizer undoes it).

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.slack_limits import units
+from bot.slack.limits import units
 from tests.e2e.conftest import Seen, wait_until
 from tests.fixtures.bot import MODERATOR, Bot
 

@@ -76,13 +76,13 @@ def test_a_badly_signed_request_is_refused_and_nothing_is_done(
     if "timestamp" in signing:  # not at collection: a long run would bring it back in range
         signing = {"timestamp": int(time.time()) + signing["timestamp"]}
 
-    with caplog.at_level(logging.WARNING, logger="bot.server"):
+    with caplog.at_level(logging.WARNING, logger="bot.slack.server"):
         response = bot.slack.command('mute "Alice Parkes"', user=ADMIN, **signing)
 
     assert response.status_code == 401
     _nothing_was_done(bot, seen, simulator)
     # the operator sees why, without the secret
-    refused = [r.getMessage() for r in caplog.records if r.name == "bot.server"]
+    refused = [r.getMessage() for r in caplog.records if r.name == "bot.slack.server"]
     assert refused == [
         "refused a request without a valid Slack signature from 127.0.0.1 "
         "(if it came from Slack, check SLACK_SIGNING_SECRET)"

@@ -29,7 +29,7 @@ class SocketModeBot:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        from bot.server import run_socket_mode
+        from bot.slack.server import run_socket_mode
 
         async def main() -> None:
             self._stopping = asyncio.Event()

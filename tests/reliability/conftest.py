@@ -36,12 +36,12 @@ import httpx
 import pytest
 
 from bot.app import Runtime, build_runtime
-from bot.audit import AuditEntry, AuditStore
 from bot.config import Settings
 from bot.sandbox.serve import BackgroundServer
 from bot.sandbox.simulator import SimulatorControl, create_app
 from bot.sandbox.slack_api import SlackStandIn, SlackState
-from bot.server import http_app
+from bot.slack.server import http_app
+from bot.store.audit import AuditEntry, AuditStore
 from tests.e2e.conftest import Seen
 from tests.fixtures.bot import POLICY, TEAM, SlackClient
 from tests.fixtures.simulator import SimulatorHandle

@@ -852,7 +852,7 @@ def test_each_path_tried_reaches_the_node_only_as_the_row_says(
 
 
 def test_a_scoped_role_granting_node_wide_permissions_stops_start_up(launch: Launch) -> None:
-    from bot.policy import PolicyError
+    from bot.auth.policy import PolicyError
 
     policy = POLICY.replace(
         "allow: [conferences, participants, mute, unmute, lock, unlock]",

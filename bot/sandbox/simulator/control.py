@@ -10,18 +10,28 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .faults import KINDS
+from .faults import KINDS, FaultBook
+from .state import NodeState
+from .stats import Stats
 from .status import LICENSING_FIELDS
 
-if TYPE_CHECKING:
-    from .app import SimulatorApp
+
+class SimulatorApp(Protocol):
+    """What the control API works on (`.app.SimulatorApp`, which mounts these routes)."""
+
+    node: NodeState
+    stats: Stats
+    faults: FaultBook
+
+    def reset(self) -> None: ...
+
 
 PREFIX = "/_sim/"
 

@@ -1,0 +1,47 @@
+"""The Slack Web API client every process uses (web, clock, `backup run`), and how it retries.
+
+Slack's guidance: honour Retry-After on 429, retry a few 5xx with backoff, and try once more
+when a kept-alive connection turns out closed (slack_sdk's default, which a custom list of
+handlers would otherwise drop). `bot.slack.replies` applies the same handlers to response URLs.
+"""
+
+from __future__ import annotations
+
+import random
+
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
+from slack_sdk.http_retry.jitter import Jitter
+from slack_sdk.web.async_client import AsyncWebClient
+
+RETRY_BACKOFF = 0.5
+"""Seconds before the first retry of a 5xx or a closed connection; doubled for the next."""
+RATE_LIMIT_RETRIES = 3
+SERVER_ERROR_RETRIES = 2
+
+
+class _ProportionalJitter(Jitter):
+    """Up to half the interval again, so short backoffs stay short."""
+
+    def recalculate(self, duration: float) -> float:
+        return float(duration * (1 + random.random() / 2))
+
+
+def retry_handlers() -> list[AsyncRetryHandler]:
+    backoff = BackoffRetryIntervalCalculator(RETRY_BACKOFF, jitter=_ProportionalJitter())
+    return [
+        AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
+        AsyncServerErrorRetryHandler(
+            max_retry_count=SERVER_ERROR_RETRIES, interval_calculator=backoff
+        ),
+        AsyncConnectionErrorRetryHandler(max_retry_count=1, interval_calculator=backoff),
+    ]
+
+
+def slack_client(token: str | None, base_url: str) -> AsyncWebClient:
+    return AsyncWebClient(token=token, base_url=base_url, retry_handlers=retry_handlers())
