@@ -1,0 +1,130 @@
+"""The seen-once record (`bot.store.once`): the first claim of a key wins, in one process or across
+several sharing DATABASE_URL (SQLite file, PostgreSQL), until the record expires."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy
+
+from bot.store.database import database_url
+from bot.store.once import Once
+
+POSTGRES_URL = os.environ.get("PEXBOT_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/once/pexbot.db"
+    if not POSTGRES_URL:
+        pytest.skip('PEXBOT_TEST_POSTGRES_URL is not set (eval "$(bash .ci/postgres.sh)")')
+    engine = sqlalchemy.create_engine(database_url(POSTGRES_URL))
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text("DROP TABLE IF EXISTS seen_once"))
+    engine.dispose()
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def two_processes(db_url: str) -> Iterator[tuple[Once, Once]]:
+    """Two records on one database, each with its own engine, as two processes have."""
+    first, second = Once(db_url), Once(db_url)
+    yield first, second
+    first.close()
+    second.close()
+
+
+async def test_a_key_is_first_once_then_a_repeat(two_processes: tuple[Once, Once]) -> None:
+    once, _ = two_processes
+    assert await once.first("signature:v0=abc", 60)
+    assert not await once.first("signature:v0=abc", 60)
+    assert await once.first("signature:v0=def", 60)
+
+
+async def test_another_process_sees_the_claim(two_processes: tuple[Once, Once]) -> None:
+    here, there = two_processes
+    assert await here.first("envelope:e-1", 60)
+    assert not await there.first("envelope:e-1", 60)
+
+
+async def test_a_race_between_processes_has_one_winner(two_processes: tuple[Once, Once]) -> None:
+    """Both claim the same keys at the same moments, each from its own thread and event loop."""
+    here, there = two_processes
+    keys = [f"envelope:race-{n}" for n in range(200)]
+
+    async def claim_all(once: Once) -> list[bool]:
+        return [await once.first(key, 60) for key in keys]
+
+    mine, theirs = await asyncio.gather(
+        claim_all(here), asyncio.to_thread(asyncio.run, claim_all(there))
+    )
+    assert [a + b for a, b in zip(mine, theirs, strict=True)] == [1] * len(keys)
+
+
+async def test_an_expired_record_no_longer_counts(two_processes: tuple[Once, Once]) -> None:
+    here, there = two_processes
+    assert await here.first("envelope:short", 0.2)
+    assert not await there.first("envelope:short", 0.2)
+    await asyncio.sleep(0.4)
+    assert await there.first("envelope:short", 60)
+    assert not await here.first("envelope:short", 60)
+
+
+async def test_expired_rows_are_cleaned_up(db_url: str, monkeypatch) -> None:
+    monkeypatch.setattr("bot.store.once.CLEANUP_SECONDS", 0.0)
+    once = Once(db_url)
+    try:
+        for n in range(5):
+            await once.first(f"old-{n}", 0.01)
+        await asyncio.sleep(0.05)
+        await once.first("new", 60)
+        engine = sqlalchemy.create_engine(database_url(db_url))
+        with engine.connect() as connection:
+            keys = connection.execute(sqlalchemy.text("SELECT key FROM seen_once")).scalars()
+            assert list(keys) == ["new"]
+        engine.dispose()
+    finally:
+        once.close()
+
+
+async def test_without_the_database_a_repeat_here_is_still_caught(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    once = Once("postgresql://pexbot:hunter2secret@127.0.0.1:1/pexbot?connect_timeout=2")
+    try:
+        with caplog.at_level(logging.ERROR, logger="bot.store.once"):
+            assert await once.first("signature:v0=abc", 60)
+            assert not await once.first("signature:v0=abc", 60)
+    finally:
+        once.close()
+    assert "the seen-once record at postgresql+psycopg://pexbot:***@127.0.0.1:1/" in caplog.text
+    assert "hunter2secret" not in caplog.text
+
+
+async def test_a_claim_waits_for_another_writer_holding_the_sqlite_file(tmp_path) -> None:
+    """The audit log's writer may hold the file at that moment: the claim is not lost, it is
+    made once the writer lets go."""
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path / 'busy.db'}"
+    once = Once(url)
+    try:
+        assert await once.first("warm", 60)
+        writer = sqlite3.connect(tmp_path / "busy.db", isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")
+        claim = asyncio.ensure_future(once.first("envelope:while-busy", 60))
+        await asyncio.sleep(0.3)
+        assert not claim.done()
+        writer.execute("COMMIT")
+        writer.close()
+        assert await asyncio.wait_for(claim, 5)
+        elsewhere = Once(url)
+        assert not await elsewhere.first("envelope:while-busy", 60)
+        elsewhere.close()
+    finally:
+        once.close()
