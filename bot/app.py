@@ -125,6 +125,8 @@ def build_runtime(settings: Settings, install: Install | None = None) -> Runtime
         request_verification_enabled=False,
         # Answer Slack when the listener returns: every listener acks and queues its work.
         process_before_response=True,
+        # What no listener takes goes to the error handler `handlers` attaches, not a 404.
+        raise_error_for_unhandled_request=True,
     )
     (install or installed_listeners())(bolt, services)
     return Runtime(settings, slack, services, bolt, web, store)

@@ -37,3 +37,4 @@ def register(app: Any, services: Services) -> None:
     app.view(modals.DIAL_CALLBACK)(on.dial_submitted)
     app.view(modals.TRANSFER_CALLBACK)(on.transfer_submitted)
     app.options(modals.CONFERENCE_OPTIONS)(on.conference_options)
+    app.error(on.unhandled)  # what no listener above takes: acknowledged (the app raises it)

@@ -11,6 +11,8 @@ from functools import partial
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck
+from slack_bolt.error import BoltUnhandledRequestError
+from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.command_queue import Command as Queued
@@ -152,7 +154,8 @@ class Listeners:
         except StaleButton as exc:
             log.info("a click on a button this version cannot read (%s): %s", action_id, exc)
             interaction = from_action(body, source)
-            self._queue(partial(runner.stale_button, self.services, client, interaction))
+            stale = partial(runner.stale_button, self.services, client, interaction, action_id)
+            self._queue(stale)
             return
         refresh = None if clicked.refresh is None else encode(clicked.refresh)
         interaction = from_action(body, source, refresh)
@@ -219,3 +222,31 @@ class Listeners:
                 for label, value in fitting[:OPTIONS]
             ]
         )
+
+    async def unhandled(
+        self, error: Exception, body: dict[str, Any], client: AsyncWebClient
+    ) -> BoltResponse | None:
+        """Bolt's error handler. A request no listener takes (a button of an older version, an
+        event the app did not subscribe to) is acknowledged, not answered 404 (Slack would show
+        the clicker an error and retry an event); a click on it is answered privately that the
+        button is out of date. Any other error is logged, as Bolt's own handler does."""
+        if not isinstance(error, BoltUnhandledRequestError):
+            log.error("handling a Slack request failed: %s", error, exc_info=error)
+            return None
+        kind = str(body.get("type", ""))
+        actions = body.get("actions")
+        if kind == "block_actions" and isinstance(actions, list) and actions:
+            log.info(
+                "a click on an unknown button (%s): answered that it is out of date",
+                actions[0].get("action_id"),
+            )
+            interaction = from_action(body, "button")
+            action_id = str(actions[0].get("action_id", ""))
+            self._queue(partial(runner.stale_button, self.services, client, interaction, action_id))
+        else:
+            event = body.get("event")
+            detail = event.get("type") if isinstance(event, dict) else body.get("command")
+            log.info("acknowledged a request nobody listens for: %s %s", kind, detail or "")
+        if kind == "block_suggestion":
+            return BoltResponse(status=200, body={"options": []})
+        return BoltResponse(status=200, body="")

@@ -135,10 +135,12 @@ def _workspace(interaction: Interaction) -> Workspace:
 
 
 async def stale_button(
-    services: Services, client: AsyncWebClient, interaction: Interaction
+    services: Services, client: AsyncWebClient, interaction: Interaction, action_id: str
 ) -> None:
-    """A button whose value this version cannot read (an older message): nothing is done."""
-    if await refused_workspace(services, client, interaction, "unknown", "a button"):
+    """A button this version does not know, or whose value it cannot read (a message of an
+    older version): said privately, nothing done; a workspace not allowed is refused (and
+    audited) as for any request."""
+    if await refused_workspace(services, client, interaction, "button", action_id):
         return
     reference = new_correlation_id()
     text = messages.outdated_button(services.slash)

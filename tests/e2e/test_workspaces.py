@@ -117,3 +117,17 @@ def test_a_bad_allowed_team_stops_start_up(bot_with: Callable[..., Bot]) -> None
 
     with pytest.raises(ConfigError, match="SLACK_ALLOWED_TEAMS: 'acme' is not a Slack team ID"):
         bot_with(SLACK_ALLOWED_TEAMS="T0TEST001, acme")
+
+
+def test_an_unknown_button_clicked_from_another_workspace_is_refused_not_explained(
+    bot: Bot, seen: Seen, simulator: Any, from_team: Callable[[Bot, str], SlackClient]
+) -> None:
+    simulator.control.reset_stats()
+    button = {"action_id": "conference_recall_v1", "value": "lock VMR_2", "block_id": "b1"}
+
+    assert from_team(bot, FOREIGN).click(button, user=STRANGER_ABROAD).status_code == 200
+
+    refused = _refused(seen)
+    assert "out of date" not in refused.text
+    audited(bot, user=STRANGER_ABROAD, command="button", outcome="denied")
+    assert simulator.control.stats()["requests_total"] == 0
