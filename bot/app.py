@@ -26,6 +26,7 @@ from bot.slack.client import slack_client as make_slack_client
 from bot.slack.mrkdwn import as_mrkdwn
 from bot.slack.usergroups import SlackUserGroups
 from bot.store.audit import Auditor, AuditStore
+from bot.store.once import Once
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class Runtime:
     bolt: AsyncApp
     web: AsyncWebClient
     store: AuditStore
+    once: Once
 
     async def open(self) -> None:
         """Inside the event loop, before serving: one keep-alive HTTP session for every Slack
@@ -71,6 +73,7 @@ class Runtime:
             await self.web.session.close()
         await self.services.pexip.close()
         self.store.close()
+        self.once.close()
         if self.services.backup is not None:
             self.services.backup.history.close()
 
@@ -129,7 +132,7 @@ def build_runtime(settings: Settings, install: Install | None = None) -> Runtime
         raise_error_for_unhandled_request=True,
     )
     (install or installed_listeners())(bolt, services)
-    return Runtime(settings, slack, services, bolt, web, store)
+    return Runtime(settings, slack, services, bolt, web, store, Once(settings.database_url))
 
 
 def _poster(web: AsyncWebClient):  # type: ignore[no-untyped-def]

@@ -6,7 +6,8 @@ The checks, in order; each is a small function returning a `CheckResult`:
     permissions file  PERMISSIONS_FILE loads; how many roles and assignments
     database          DATABASE_URL answers and the audit table exists (created if not)
     management node   reachable, certificate trusted, credentials accepted; version, conferences
-    Slack             `auth.test` with SLACK_BOT_TOKEN; team, bot user, granted scopes
+    Slack             `auth.test` with SLACK_BOT_TOKEN; team, bot user, granted scopes; in
+                      Socket Mode, `apps.connections.open` with SLACK_APP_TOKEN
     backups           only if configured: schedule, next run, download folder
 
 A check that needs something an earlier one found broken is shown as skipped, with why. The
@@ -273,7 +274,32 @@ async def check_slack(slack: SlackSettings) -> CheckResult:
         return CheckResult.failed(SLACK, _slack_refusal(slack, exc))
     except (SlackClientError, aiohttp.ClientError, OSError, TimeoutError) as exc:
         return CheckResult.failed(SLACK, f"{slack.api_url}: not reachable ({type(exc).__name__})")
-    return _slack_result(slack, response.data, response.headers)
+    result = _slack_result(slack, response.data, response.headers)
+    if not result.ok or slack.app_token is None:
+        return result
+    problem = await _app_token_problem(slack, slack.app_token.get_secret_value())
+    return CheckResult.failed(SLACK, problem) if problem else result
+
+
+async def _app_token_problem(slack: SlackSettings, app_token: str) -> str | None:
+    """Socket Mode: does Slack open a link with SLACK_APP_TOKEN? (The URL it hands out is
+    single-use and expires unused: asking for one changes nothing.)"""
+    from bot.slack.socket_mode import REFUSED_TOKEN
+
+    client = AsyncWebClient(base_url=slack.api_url, timeout=10, retry_handlers=[])
+    try:
+        await client.apps_connections_open(app_token=app_token)
+    except SlackApiError as exc:
+        code = str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
+        if code in REFUSED_TOKEN:
+            return (
+                f"Slack refused SLACK_APP_TOKEN ({code}): create an app-level token with "
+                "connections:write under Basic Information → App-Level Tokens"
+            )
+        return f"{slack.api_url}: apps.connections.open failed ({code}) for SLACK_APP_TOKEN"
+    except (SlackClientError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+        return f"{slack.api_url}: not reachable ({type(exc).__name__})"
+    return None
 
 
 def _token_shape_problem(slack: SlackSettings) -> str | None:
@@ -302,7 +328,7 @@ def _slack_result(slack: SlackSettings, data: Any, headers: Mapping[str, Any]) -
         f"as @{reply.get('user')} ({reply.get('user_id')})"
     )
     granted = _granted_scopes(headers)
-    mode = "Socket Mode" if slack.socket_mode else "HTTP mode"
+    mode = "Socket Mode (SLACK_APP_TOKEN accepted)" if slack.socket_mode else "HTTP mode"
     if granted is None:
         warning = "Slack did not report the token's scopes (x-oauth-scopes); not compared"
         return CheckResult.passed(SLACK, f"{who}; {mode}", [warning])

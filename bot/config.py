@@ -320,3 +320,6 @@ def configure_logging(level: str) -> None:
     )
     # httpx logs every request URL at INFO; that is noise for operators.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # slack_sdk's webhook client logs each response URL it posts to at DEBUG: a capability to
+    # post as the bot in that conversation, which must never reach a log.
+    logging.getLogger("slack_sdk.webhook").setLevel(max(logging.INFO, logging.getLevelName(level)))

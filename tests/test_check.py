@@ -148,10 +148,10 @@ def test_a_healthy_deployment_passes_every_check(
 
 
 def test_socket_mode_is_named_and_its_app_token_checked(
-    deployment: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    deployment: dict[str, str], monkeypatch: pytest.MonkeyPatch, slack_api: SlackStandIn
 ) -> None:
     monkeypatch.delenv("SLACK_SIGNING_SECRET")
-    monkeypatch.setenv("SLACK_APP_TOKEN", APP_TOKEN)
+    monkeypatch.setenv("SLACK_APP_TOKEN", slack_api.state.app_token)
 
     report = check()
 
@@ -159,7 +159,27 @@ def test_socket_mode_is_named_and_its_app_token_checked(
     assert report.line("configuration") == (
         "✔ configuration: complete; Socket Mode (SLACK_APP_TOKEN)"
     )
-    assert report.line("Slack").endswith("; Socket Mode")
+    assert report.line("Slack").endswith("; Socket Mode (SLACK_APP_TOKEN accepted)")
+    assert len(slack_api.state.calls("apps.connections.open")) == 1
+    assert_no_secrets(report)
+
+
+@pytest.mark.parametrize("code", ["invalid_auth", "token_revoked", "account_inactive"])
+def test_an_app_token_slack_refuses_fails_the_slack_check_naming_it(
+    deployment: dict[str, str], monkeypatch: pytest.MonkeyPatch, slack_api: SlackStandIn, code: str
+) -> None:
+    monkeypatch.delenv("SLACK_SIGNING_SECRET")
+    monkeypatch.setenv("SLACK_APP_TOKEN", APP_TOKEN)
+    if code != "invalid_auth":  # the stand-in refuses APP_TOKEN itself as invalid_auth
+        slack_api.state.fail("apps.connections.open", error=code)
+
+    report = check()
+
+    assert report.code == 1
+    assert report.line("Slack") == (
+        f"✘ Slack: Slack refused SLACK_APP_TOKEN ({code}): create an app-level token with "
+        "connections:write under Basic Information → App-Level Tokens"
+    )
     assert_no_secrets(report)
 
 

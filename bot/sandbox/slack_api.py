@@ -4,7 +4,8 @@ Point slack-sdk (or Bolt) at `SlackStandIn.url` (`http://127.0.0.1:<port>/api/`)
 methods pexbot uses with Slack-shaped JSON, checks the bearer token (`invalid_auth` otherwise),
 accepts form, query or JSON parameters like Slack, records every call in order, and can be told
 to fail (429 with `Retry-After`, 500, or an `ok: false` error) or to be slow. `POST
-/response/<token>` stands in for a slash command's `response_url`.
+/response/<token>` stands in for a slash command's `response_url`. `apps.connections.open`
+opens Socket Mode links to `state.socket` (`bot.sandbox.slack_socket`).
 
     with SlackStandIn() as slack:
         client = AsyncWebClient(token=slack.bot_token, base_url=slack.url)
@@ -23,7 +24,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Route
 
 from bot.sandbox.serve import BackgroundServer
 from bot.sandbox.slack_state import (
@@ -218,8 +219,9 @@ def _has_content(params: Mapping[str, Any]) -> None:
 # --- HTTP ----------------------------------------------------------------------------------
 
 
-async def _params(request: Request) -> tuple[Params, str | None]:
-    """Query, form or JSON parameters (JSON-encoded form fields decoded), and the token."""
+async def _params(request: Request) -> tuple[Params, str | None, str | None]:
+    """Query, form or JSON parameters (JSON-encoded form fields decoded), the token from
+    either place, and the token from the Authorization header alone."""
     params: Params = dict(request.query_params)
     kind = request.headers.get("content-type", "")
     if kind.startswith("application/json"):
@@ -237,7 +239,7 @@ async def _params(request: Request) -> tuple[Params, str | None]:
     auth = request.headers.get("authorization", "")
     in_params = params.pop("token", None)
     bearer = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else None
-    return params, bearer or in_params
+    return params, bearer or in_params, bearer
 
 
 def _error(code: str, status: int = 200, retry_after: float | None = None) -> JSONResponse:
@@ -245,15 +247,17 @@ def _error(code: str, status: int = 200, retry_after: float | None = None) -> JS
     return JSONResponse({"ok": False, "error": code}, status_code=status, headers=headers)
 
 
-def _answer(state: SlackState, name: str, params: Params, token: str | None) -> JSONResponse:
+def _answer(
+    state: SlackState, name: str, params: Params, token: str | None, bearer: str | None
+) -> JSONResponse:
     status, retry_after, error = state.record(name, params)
     if status != 200 or error:
         default = "ratelimited" if status == 429 else "fatal_error"
         return _error(error or default, status, retry_after)
+    if name == "apps.connections.open":  # Slack takes the app token in the header only
+        return _connections_open(state, bearer) if bearer else _error("not_authed")
     if not token:
         return _error("not_authed")
-    if name == "apps.connections.open":
-        return _connections_open(state, token)
     if token != state.bot_token:
         return _error("invalid_auth")
     method = METHODS.get(name)
@@ -268,22 +272,21 @@ def _answer(state: SlackState, name: str, params: Params, token: str | None) -> 
 
 
 def _connections_open(state: SlackState, token: str) -> JSONResponse:
-    """Socket Mode: only the app-level token may open a connection."""
+    """Socket Mode: only the app-level token may open a link; a fresh URL for each."""
     if token != state.app_token:
-        return _error("invalid_auth")
-    ws_url = state.base_url.replace("http://", "ws://", 1) + "/socket"
-    return JSONResponse({"ok": True, "url": ws_url})
+        return _error("not_allowed_token_type" if token == state.bot_token else "invalid_auth")
+    return JSONResponse({"ok": True, "url": state.socket.new_url()})
 
 
 def create_app(state: SlackState) -> Starlette:
     async def api(request: Request) -> Response:
         name = request.path_params["method"]
         try:
-            params, token = await _params(request)
+            params, token, bearer = await _params(request)
         except MethodError as exc:
             return _error(exc.code)
         await asyncio.sleep(state.latency_of(name))
-        return _answer(state, name, params, token)
+        return _answer(state, name, params, token, bearer)
 
     async def response_url(request: Request) -> Response:
         token = request.path_params["token"]
@@ -301,7 +304,6 @@ def create_app(state: SlackState) -> Starlette:
         routes=[
             Route("/api/{method}", api, methods=["GET", "POST"]),
             Route("/response/{token}", response_url, methods=["POST"]),
-            WebSocketRoute("/socket", state.socket.serve),
         ]
     )
 
@@ -343,9 +345,11 @@ class SlackStandIn:
 
     def start(self) -> SlackStandIn:
         self._server.start()
+        self.state.socket.start()
         return self
 
     def stop(self) -> None:
+        self.state.socket.stop()
         self._server.stop()
 
     def __enter__(self) -> SlackStandIn:

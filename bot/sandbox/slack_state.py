@@ -110,7 +110,9 @@ class SlackState:
         self.reset()
 
     def reset(self) -> None:
-        """Forget calls, messages, failures, latency, users, channels and user groups."""
+        """Forget calls, messages, failures, latency, users, channels and user groups; close
+        every Socket Mode link."""
+        self.socket.reset()
         with self._lock:
             self._calls: list[Call] = []
             self._messages: list[PostedMessage] = []

@@ -1,10 +1,15 @@
 """`pexbot serve`: HTTP mode (Bolt's Starlette adapter under uvicorn) or Socket Mode.
 
-HTTP mode serves POST /slack/events and GET /healthz. A request to /slack/events is checked
-here before Bolt sees it (Bolt raises, and answers 500, on some of what anyone may send): without
-a valid signature within five minutes, 401; signed but not shaped like a Slack payload
-(`bot.slack.envelope`), 400. Either way nothing runs, and a warning is logged. Uvicorn's access
-log (a line per request) is on only at LOG_LEVEL=DEBUG.
+HTTP mode serves POST /slack/events and GET /healthz. Any body over 1 MiB is refused with 413
+before anything else (`bot.slack.body_limit`). A request to /slack/events is checked here before
+Bolt sees it (Bolt raises, and answers 500, on some of what anyone may send): without a valid
+signature within five minutes, 401; signed but not shaped like a Slack payload
+(`bot.slack.envelope`), 400; a signature accepted before (a replay: `bot.store.once`, across
+every process sharing DATABASE_URL), 401. Either way nothing runs, and a warning is logged.
+Uvicorn's access log (a line per request) is on only at LOG_LEVEL=DEBUG.
+
+Socket Mode is `bot.slack.socket_mode`; SIGTERM (or SIGINT) stops it taking envelopes and
+finishes the acknowledged ones, as uvicorn does for HTTP mode.
 """
 
 from __future__ import annotations
@@ -12,14 +17,18 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import uvicorn
 from slack_bolt.adapter.starlette.async_handler import to_starlette_response
 from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -27,8 +36,13 @@ from starlette.routing import Route
 from bot.app import Runtime, build_runtime
 from bot.config import Settings, configure_logging, warn_about_transport
 from bot.slack import envelope
+from bot.slack.body_limit import BodyLimit
+from bot.slack.socket_mode import Envelopes, SocketModeLink
 
 log = logging.getLogger(__name__)
+
+REPLAY_WINDOW = 600.0
+"""Seconds a signature is remembered: Slack's timestamps are accepted 5 minutes either way."""
 
 
 def http_app(runtime: Runtime) -> Starlette:
@@ -52,6 +66,12 @@ def http_app(runtime: Runtime) -> Starlette:
         if problem is not None:
             log.warning("refused a signed request that is not a Slack payload: %s", problem)
             return JSONResponse({"error": "malformed payload"}, status_code=400)
+        if verifier is not None and await _replayed(runtime, request.headers, payload):
+            log.warning(
+                "refused a replayed Slack request (its signature was accepted before) from %s",
+                request.client.host if request.client else "an unknown address",
+            )
+            return JSONResponse({"error": "invalid request"}, status_code=401)
         text = body.decode()
         query = request.url.query or None
         bolt_request = envelope.for_bolt(text, payload, dict(request.headers), query)
@@ -72,7 +92,18 @@ def http_app(runtime: Runtime) -> Starlette:
             Route("/healthz", healthz, methods=["GET"]),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(BodyLimit)],
     )
+
+
+async def _replayed(runtime: Runtime, headers: Headers, payload: dict[str, Any]) -> bool:
+    """Was this signature accepted before, by any process sharing DATABASE_URL? Options
+    requests are exempt: they change nothing, and Slack sends the same body twice in a second
+    when someone types, deletes and retypes (no id or timestamp in it tells them apart)."""
+    if payload.get("type") == "block_suggestion":
+        return False
+    signature = headers.get("x-slack-signature", "")
+    return not await runtime.once.first(f"signature:{signature}", REPLAY_WINDOW)
 
 
 def _signed(verifier: SignatureVerifier, headers: Headers, body: bytes) -> bool:
@@ -87,18 +118,27 @@ def _signed(verifier: SignatureVerifier, headers: Headers, body: bytes) -> bool:
 
 
 async def run_socket_mode(runtime: Runtime, stopping: asyncio.Event | None = None) -> None:
-    """Connect to Slack over Socket Mode and serve until `stopping` is set (or forever)."""
-    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
+    """Serve over Socket Mode until `stopping` is set (or forever), then finish what was
+    acknowledged. Raises `AppTokenRefused` when Slack will not take SLACK_APP_TOKEN."""
     assert runtime.slack.app_token is not None
-    handler = AsyncSocketModeHandler(runtime.bolt, runtime.slack.app_token.get_secret_value())
+    app_token = runtime.slack.app_token.get_secret_value()
+    # One retry policy: the link's own backoff.
+    app_client = AsyncWebClient(base_url=runtime.slack.api_url, retry_handlers=[])
+    link = SocketModeLink(app_client, app_token, Envelopes(runtime.bolt, runtime.once))
     await runtime.open()
     try:
-        await handler.connect_async()  # type: ignore[no-untyped-call]
-        await (stopping or asyncio.Event()).wait()
+        await link.run(stopping or asyncio.Event())
     finally:
-        await handler.close_async()  # type: ignore[no-untyped-call]
         await runtime.close()
+
+
+async def _socket_mode_until_signalled(runtime: Runtime) -> None:
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    await run_socket_mode(runtime, stopping)
+    log.info("pexbot stopped")
 
 
 def freeze_start_up_objects() -> None:
@@ -116,7 +156,7 @@ def serve(settings: Settings) -> int:
     freeze_start_up_objects()
     if runtime.slack.socket_mode:
         log.info("pexbot serving in Socket Mode (%s)", runtime.slack.command)
-        asyncio.run(run_socket_mode(runtime))
+        asyncio.run(_socket_mode_until_signalled(runtime))
         return 0
     log.info("pexbot serving HTTP on port %d (%s)", runtime.slack.port, runtime.slack.command)
     uvicorn.run(
