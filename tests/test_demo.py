@@ -99,7 +99,7 @@ def test_the_roster_shows_real_node_states_and_a_stream_gets_only_disconnect(
 
 
 def test_node_health_alerts_appear_and_clear_in_the_ops_channel(tmp_path: Path) -> None:
-    script = ":alarm Disk almost full\n:clear\n:licence port 90\n:maintenance 2 on\n:bogus\n"
+    script = ":alarm Disk almost full\n:clear\n:licence port 90\n:maintenance 2 on\nstatus\n"
     result = run_demo(script, tmp_path)
     out = result.stdout
     assert result.returncode == 0, result.stderr
@@ -108,3 +108,5 @@ def test_node_health_alerts_appear_and_clear_in_the_ops_channel(tmp_path: Path) 
     assert "updated in #C0OPS0001" in out and "Alarm cleared" in out
     assert "Call (port) licences at 90%" in out
     assert "pexconf-lon-1 (London) entered maintenance mode" in out
+    assert "Pexip Infinity status" in out and "maintenance mode: maintenance from the demo" in out
+    assert "Call (port) 90% (90 of 100)" in out
