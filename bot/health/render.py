@@ -16,7 +16,7 @@ from typing import Any
 
 from bot.backup.notify import human_duration
 from bot.health.nodes import Alarm, LicenceUse, Status, WorkerNode, build_of
-from bot.slack.limits import SECTION_TEXT, clip
+from bot.slack.limits import SECTION_TEXT, clip, units
 from bot.slack.mrkdwn import literal, render
 
 MAX_NODES = 50
@@ -57,7 +57,8 @@ def _node_lines(status: Status) -> list[str]:
     platform = build_of(status.management.version)
     lines = [f"*Conferencing nodes* ({len(nodes)})"]
     lines += [_node_line(node, platform) for node in shown]
-    rest = [node for node in nodes if node not in shown]
+    listed = {id(node) for node in shown}
+    rest = [node for node in nodes if id(node) not in listed]
     if rest:
         lines.append(_nodes_summary(rest))
     return lines
@@ -176,22 +177,21 @@ def _alarms_summary(rest: list[Alarm]) -> str:
 def _packed(lines: Iterable[str]) -> list[str]:
     """Lines joined into section texts of at most SECTION_TEXT characters each; past
     SECTIONS_PER_PART sections the rest is counted in the last one, not dropped."""
-    sections: list[str] = []
-    current = ""
+    room = SECTION_TEXT - 100  # leaves space for the "…and N more lines" count
+    sections: list[list[str]] = [[]]
+    used = 0
     pending = list(lines)
     for index, line in enumerate(pending):
-        candidate = f"{current}\n{line}" if current else line
-        if len(candidate.encode("utf-16-le")) // 2 <= SECTION_TEXT - 100:
-            current = candidate
-            continue
-        if len(sections) == SECTIONS_PER_PART - 1:
-            left = len(pending) - index
-            current += f"\n…and {left} more lines not shown"
-            break
-        sections.append(current)
-        current = line
-    sections.append(current)
-    return sections
+        size = units(line) + (1 if sections[-1] else 0)
+        if used + size > room and sections[-1]:
+            if len(sections) == SECTIONS_PER_PART:
+                sections[-1].append(f"…and {len(pending) - index} more lines not shown")
+                break
+            sections.append([])
+            size, used = units(line), 0
+        sections[-1].append(line)
+        used += size
+    return ["\n".join(section) for section in sections]
 
 
 def _section(text: str) -> dict[str, Any]:
