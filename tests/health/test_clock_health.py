@@ -61,7 +61,9 @@ def test_the_clock_posts_health_alerts_and_serves_its_metrics(
         body = httpx.get(f"http://127.0.0.1:{port}/metrics").text
         assert 'pexbot_node_request_duration_seconds_count{kind="lookup"} 3.0' in body
         assert 'pexbot_slack_api_calls_total{method="chat.postMessage"} 1.0' in body
-        assert "pexbot_backup_last_success_timestamp_seconds 0.0" in body
+        fresh = ops_env["DATABASE_URL"].startswith("sqlite")  # PostgreSQL is shared by tests
+        never = "pexbot_backup_last_success_timestamp_seconds 0.0"
+        assert never in body if fresh else "pexbot_backup_last_success_timestamp_seconds " in body
         clock.send_signal(signal.SIGTERM)
         assert clock.wait(timeout=10) == 0
     finally:
