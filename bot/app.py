@@ -117,6 +117,7 @@ def build_runtime(settings: Settings, install: Install | None = None) -> Runtime
         auditor=auditor,
         slash=slack.command,
         default_location=settings.pexip_default_location,
+        license_alert_percent=settings.license_alert_percent,
         backup=backup,
         teams=TeamGate(web, slack.allowed_teams),
     )

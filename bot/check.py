@@ -9,6 +9,7 @@ The checks, in order; each is a small function returning a `CheckResult`:
     Slack             `auth.test` with SLACK_BOT_TOKEN; team, bot user, granted scopes; in
                       Socket Mode, `apps.connections.open` with SLACK_APP_TOKEN
     backups           only if configured: schedule, next run, download folder
+    health alerts     only with OPS_CHANNEL: the channel, how often the clock polls, the alert share
 
 A check that needs something an earlier one found broken is shown as skipped, with why. The
 database, node and Slack checks run concurrently in one event loop. Nothing here prints a
@@ -70,6 +71,7 @@ DATABASE = "database"
 NODE = "management node"
 SLACK = "Slack"
 BACKUPS = "backups"
+HEALTH = "health alerts"
 
 _CONFIG_INVALID = "configuration invalid"
 _SLACK_AUTH_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked"}
@@ -128,7 +130,8 @@ def collect(settings_loader: Callable[[], Settings], console: Console) -> list[C
     with console.status("Checking the database, the management node and Slack…"):
         remote = asyncio.run(_remote_checks(loaded, settings))
     backups = _guarded(BACKUPS, lambda: check_backups(settings))
-    return [loaded.result, permissions, *remote, backups]
+    health = [check_health(settings)] if settings.ops_channel else []
+    return [loaded.result, permissions, *remote, backups, *health]
 
 
 def render(results: Sequence[CheckResult], console: Console) -> None:
@@ -366,6 +369,16 @@ def check_backups(settings: Settings, now: datetime | None = None) -> CheckResul
     if problems:
         return CheckResult.failed(BACKUPS, "; ".join(problems))
     return CheckResult.passed(BACKUPS, _backup_detail(settings, when))
+
+
+def check_health(settings: Settings) -> CheckResult:
+    """The health poll (only shown with OPS_CHANNEL set): where, how often, from which process."""
+    return CheckResult.passed(
+        HEALTH,
+        f"pexbot clock reads alarms, licences and conferencing nodes every "
+        f"{settings.health_poll_seconds} s and posts changes to {settings.ops_channel}; "
+        f"licences alert at {settings.license_alert_percent}%",
+    )
 
 
 def next_backup(schedule: str, timezone: str, now: datetime | None = None) -> datetime:

@@ -42,7 +42,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _clock(args: argparse.Namespace) -> int:
     from bot.backup.clock import run_clock
 
-    return run_clock(Settings.load())
+    return run_clock(Settings.load(), metrics_port=args.metrics_port)
 
 
 def _backup_run(args: argparse.Namespace) -> int:
@@ -81,6 +81,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError("must be a port number from 1 to 65535")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pexbot", description="Slack chat-ops for Pexip Infinity video conferencing."
@@ -90,7 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the Slack app (HTTP on $PORT, or Socket Mode)")
     serve.set_defaults(handler=_serve)
 
-    clock = commands.add_parser("clock", help="run the scheduler: the nightly backup")
+    clock = commands.add_parser(
+        "clock", help="run the scheduler: the nightly backup and, with OPS_CHANNEL, health alerts"
+    )
+    clock.add_argument(
+        "--metrics-port",
+        type=_port,
+        metavar="N",
+        help="also serve Prometheus metrics on http://0.0.0.0:N/metrics",
+    )
     clock.set_defaults(handler=_clock)
 
     backup = commands.add_parser("backup", help="backups of the management node")

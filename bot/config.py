@@ -130,6 +130,10 @@ class Settings(BaseSettings):
     backup_wait_seconds: Annotated[float, Field(gt=0, le=86400)] = 600.0
     backup_now_cooldown: timedelta = timedelta(minutes=10)
 
+    ops_channel: str | None = None
+    license_alert_percent: Annotated[int, Field(ge=1, le=100)] = 80
+    health_poll_seconds: Annotated[int, Field(ge=10, le=86400)] = 60
+
     log_level: str = "INFO"
 
     _blank = field_validator(
@@ -146,6 +150,7 @@ class Settings(BaseSettings):
         "backup_passphrase",
         "backup_channel",
         "backup_download_dir",
+        "ops_channel",
         mode="before",
     )(_blank_is_unset)
 

@@ -43,6 +43,8 @@ class Services:
     auditor: Auditor
     slash: str = "/pexip"
     default_location: str | None = None
+    license_alert_percent: int = 80
+    """LICENSE_ALERT_PERCENT: `status` marks licence kinds at or above it."""
     follow_up_seconds: float = 20.0
     backup: BackupServices | None = None
     teams: TeamGate | None = None

@@ -7,6 +7,7 @@ command, every button action id the declarations offer, the forms and their pick
     participants.py  participants, mute, unmute, disconnect, admit, transfer (and its form)
     conferences.py   conferences, lock, unlock, mute-guests, unmute-guests, end, sync
     dialling.py      dial (and its form)
+    health.py        status
     backups.py       backup now | list | restore
 """
 
@@ -16,13 +17,13 @@ import re
 from typing import Any
 
 from bot.services import Services
-from handlers import backups, conferences, dialling, help, modals, participants
+from handlers import backups, conferences, dialling, health, help, modals, participants
 from handlers.listeners import CONFIRM, PICK, Listeners
 from handlers.registry import REGISTRY
 
 __all__ = ["AREAS", "register"]
 
-AREAS = (help, participants, conferences, dialling, backups)
+AREAS = (help, participants, conferences, dialling, health, backups)
 PICK_ACTIONS = re.compile(rf"^{PICK}\d+$")
 
 

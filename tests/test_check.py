@@ -147,6 +147,24 @@ def test_a_healthy_deployment_passes_every_check(
     assert_no_secrets(report)
 
 
+def test_with_ops_channel_a_line_says_where_and_how_often_health_is_polled(
+    deployment: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPS_CHANNEL", "C0OPS0001")
+    monkeypatch.setenv("HEALTH_POLL_SECONDS", "120")
+    report = check()
+
+    assert report.code == 0
+    assert report.line("health alerts") == (
+        "✔ health alerts: pexbot clock reads alarms, licences and conferencing nodes every "
+        "120 s and posts changes to C0OPS0001; licences alert at 80%"
+    )
+
+
+def test_without_ops_channel_there_is_no_health_line(deployment: dict[str, str]) -> None:
+    assert "health alerts" not in check().text
+
+
 def test_socket_mode_is_named_and_its_app_token_checked(
     deployment: dict[str, str], monkeypatch: pytest.MonkeyPatch, slack_api: SlackStandIn
 ) -> None:

@@ -96,3 +96,17 @@ def test_the_roster_shows_real_node_states_and_a_stream_gets_only_disconnect(
     assert "Dan Brown · chair · SIP · unmuted, on hold" in out
     assert "Bob Smith in VMR_1 is not waiting to be admitted: they are already in VMR_1" in out
     assert "cannot be muted: the management node says a stream or recording" in out
+
+
+def test_node_health_alerts_appear_and_clear_in_the_ops_channel(tmp_path: Path) -> None:
+    script = ":alarm Disk almost full\n:clear\n:licence port 90\n:maintenance 2 on\nstatus\n"
+    result = run_demo(script, tmp_path)
+    out = result.stdout
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in out + result.stderr
+    assert "in #C0OPS0001" in out and "Alarm raised" in out and "Disk almost full" in out
+    assert "updated in #C0OPS0001" in out and "Alarm cleared" in out
+    assert "Call (port) licences at 90%" in out
+    assert "pexconf-lon-1 (London) entered maintenance mode" in out
+    assert "Pexip Infinity status" in out and "maintenance mode: maintenance from the demo" in out
+    assert "Call (port) 90% (90 of 100)" in out

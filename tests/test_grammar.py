@@ -13,6 +13,7 @@ from handlers.commands import BaseCommand, ParticipantRef
 from handlers.conferences import Conferences, End, Lock, MuteGuests, Sync, Unlock, UnmuteGuests
 from handlers.dialling import Dial, OpenDialModal
 from handlers.grammar import COMMAND_WORDS, USAGE, Command, UsageError, parse
+from handlers.health import Status
 from handlers.help import Help, WhoAmI
 from handlers.participants import Admit, Disconnect, Mute, Participants, Transfer, Unmute
 from handlers.tokens import Token, quote, tokenize
@@ -318,6 +319,7 @@ MODELS: list[tuple[type[BaseCommand], str, str | None]] = [
     (UnmuteGuests, "unmute-guests", "unmute-guests"),
     (End, "end", "end"),
     (Sync, "sync", "sync"),
+    (Status, "status", "status"),
     (BackupNow, "backup", "backup"),
     (BackupList, "backup", "backup"),
     (BackupRestore, "backup", "restore"),
@@ -337,7 +339,7 @@ def test_permissions_are_exactly_the_documented_names() -> None:
     documented = [
         *("conferences", "participants", "dial", "mute", "unmute", "disconnect", "admit"),
         *("transfer", "lock", "unlock", "mute-guests", "unmute-guests", "end", "sync"),
-        *("backup", "restore"),
+        *("status", "backup", "restore"),
     ]
     assert list(PERMISSIONS) == documented
     assert {permission for _, _, permission in MODELS} == {*documented, None}

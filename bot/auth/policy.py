@@ -36,6 +36,7 @@ PERMISSIONS: tuple[str, ...] = (
     "unmute-guests",
     "end",
     "sync",
+    "status",
     "backup",
     "restore",
 )

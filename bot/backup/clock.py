@@ -43,6 +43,9 @@ from bot.config import (
     configure_logging,
     warn_about_transport,
 )
+from bot.health.exposition import serve_metrics
+from bot.health.poll import JOB_ID as HEALTH_JOB_ID
+from bot.health.poll import schedule_health
 from bot.pexip.client import PexipClient
 from bot.slack.client import slack_client
 from bot.store.database import database_url, ensure_sqlite_folder, make_engine
@@ -166,10 +169,13 @@ def _cli_line(report: BackupReport, notified: bool | None, settings: Settings) -
 # --- pexbot clock --------------------------------------------------------------------------
 
 
-def run_clock(settings: Settings) -> int:
-    """`pexbot clock`: blocks until SIGTERM or SIGINT; 0 after a clean stop."""
+def run_clock(settings: Settings, *, metrics_port: int | None = None) -> int:
+    """`pexbot clock`: blocks until SIGTERM or SIGINT; 0 after a clean stop. With
+    `metrics_port`, Prometheus metrics are served on that port meanwhile."""
     configure_logging(settings.log_level)
-    return asyncio.run(serve_clock(settings))
+    clock_settings(settings)
+    with serve_metrics(settings, metrics_port):
+        return asyncio.run(serve_clock(settings))
 
 
 def clock_settings(settings: Settings) -> BackupSettings:
@@ -194,6 +200,7 @@ async def serve_clock(settings: Settings, *, stop: asyncio.Event | None = None) 
     try:
         scheduler.start(paused=True)
         _log_start(_ensure_job(scheduler, trigger), trigger, zone)
+        schedule_health(scheduler, settings)
     except SQLAlchemyError as exc:
         log.error("the clock cannot use DATABASE_URL for its job store: %s", exc)
         await _shut_down(scheduler)
@@ -248,6 +255,9 @@ def _log_start(job: Job, trigger: CronTrigger, zone: ZoneInfo) -> None:
 
 def _log_skipped(event: JobEvent) -> None:
     run_time = getattr(event, "scheduled_run_time", None)
+    if event.job_id == HEALTH_JOB_ID:
+        log.info("a health poll was skipped: the previous one is still running or was late")
+        return
     if event.code == EVENT_JOB_MISSED:
         log.warning(
             "the backup run of %s was missed by more than %s and skipped; "

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import BigInteger, Integer, String, Text, select, update
+from sqlalchemy import BigInteger, Integer, String, Text, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -158,6 +158,11 @@ class BackupHistory(TableStore):
         """The latest runs, newest first. Raises HistoryError."""
         return await self._call("read", self._recent, limit)
 
+    def outcome_totals(self) -> tuple[dict[str, int], datetime | None]:
+        """Finished runs by outcome, and when the last success finished (blocking: for the
+        metrics scrape, run in a worker thread). Raises HistoryError."""
+        return self._run("read", self._outcome_totals)
+
     def close(self) -> None:
         self.dispose()
 
@@ -236,6 +241,16 @@ class BackupHistory(TableStore):
         )
         with Session(self._engine) as session:
             return [row.run() for row in session.scalars(query)]
+
+    def _outcome_totals(self) -> tuple[dict[str, int], datetime | None]:
+        with Session(self._engine) as session:
+            counted = session.execute(
+                select(BackupRunRow.outcome, func.count()).group_by(BackupRunRow.outcome)
+            )
+            last = session.scalar(
+                select(func.max(BackupRunRow.finished_at)).where(BackupRunRow.outcome == "success")
+            )
+            return {outcome: count for outcome, count in counted}, last
 
     # --- plumbing ------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ import httpx
 from pydantic import BaseModel
 
 from bot.config import PexipSettings
+from bot.health import metrics
 from bot.pexip import answers, errors, upload
 from bot.pexip.commands import BackupRestore, Command
 from bot.pexip.models import CommandResult
@@ -294,12 +295,14 @@ class PexipClient:
     async def _send(
         self, method: str, path: str, *, operation: str, **kwargs: Any
     ) -> httpx.Response:
+        kind = "lookup" if method == "GET" else "command"
         self._in_flight += 1
         self._quiet.clear()
         try:
             async with self._slots:
                 try:
-                    response = await self._http.request(method, path, **kwargs)
+                    with metrics.node_request(kind):
+                        response = await self._http.request(method, path, **kwargs)
                 except httpx.HTTPError as exc:
                     raise await self._transport_error(exc, operation) from exc
         finally:

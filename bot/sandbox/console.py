@@ -21,6 +21,9 @@ from rich.panel import Panel
 from rich.text import Text
 
 from bot.sandbox.demo import CHANNEL, USERS, DemoStack, DemoUser, find_user
+from bot.sandbox.health_demo import WORDS as HEALTH_WORDS
+from bot.sandbox.health_demo import HealthDemo
+from bot.sandbox.simulator import SimulatorControl
 
 QUIET = 0.6  # seconds without a new message before a command's results are complete
 PATIENCE = 12.0  # most seconds to wait for the first result
@@ -30,7 +33,9 @@ Ask = Callable[[str], str | None]
 CONSOLE_HELP = """\
 Type what you would type in Slack, e.g. `/pexip conferences` (the `/pexip` is optional).
 A number presses that button. `:as <name|role|id>` switches user, `:users` lists them,
-`:help` shows this, `:quit` (or Ctrl-D) leaves."""
+`:help` shows this, `:quit` (or Ctrl-D) leaves.
+Node health: `:alarm <name>`, `:clear`, `:licence port 90`, `:maintenance 2 on|off`,
+`:sync 3 SYNC_FAILED` change the simulated node and poll it as the clock does (alerts in #ops)."""
 
 
 def mrkdwn(text: str, names: dict[str, str]) -> str:
@@ -49,6 +54,7 @@ class Session:
     ask: Ask
     user: DemoUser = USERS[0]
     buttons: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+    health: HealthDemo | None = None
     _seen: int = 0
     _views: int = 0
 
@@ -92,11 +98,22 @@ class Session:
         if word == ":as" and (user := find_user(rest)) is not None:
             self.user = user
             self.console.print(f"You are now {user.name} ({user.role}).")
+        elif word in HEALTH_WORDS:
+            problem = self._health().handle(word, rest)
+            if problem:
+                self.console.print(escape(problem))
+            self._show_new(patience=2.0)
         elif word in (":users", ":as"):
             for user in USERS:
                 self.console.print(f"  {user.id}  {user.name}  ({user.role})")
         else:
             self.console.print(CONSOLE_HELP)
+
+    def _health(self) -> HealthDemo:
+        if self.health is None:
+            control = SimulatorControl(self.stack.simulator.url)
+            self.health = HealthDemo(self.stack.settings(), control)
+        return self.health
 
     # --- talking to the bot --------------------------------------------------------------
 
@@ -178,7 +195,7 @@ class Session:
                 else "refreshed"
             )
         if message.channel and message.channel != CHANNEL and not message.ephemeral:
-            where = f"in #{message.channel}"
+            where = f"{'updated ' if message.kind == 'update' else ''}in #{message.channel}"
         body = self._body(message)
         self.console.print(Panel(body, title=where, title_align="left", expand=False))
 

@@ -25,6 +25,7 @@ from bot.slack.server import http_app
 DEMO_POLICY = Path(__file__).with_name("demo_permissions.yaml")
 CHANNEL = "C0DEMO001"
 BACKUP_CHANNEL = "C0BACKUPS"
+OPS_CHANNEL = "C0OPS0001"
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class DemoStack:
             backup_passphrase="pexbot-demo",
             backup_channel=BACKUP_CHANNEL,
             backup_wait_seconds=30,
+            ops_channel=OPS_CHANNEL,
             log_level="WARNING",
         )
 
@@ -94,6 +96,7 @@ class DemoStack:
         for user in USERS:
             self.slack.state.set_user(user.id, user.name.split()[0].lower(), user.name)
         self.slack.state.set_channel(CHANNEL, "demo")
+        self.slack.state.set_channel(OPS_CHANNEL, "ops")
         runtime = build_runtime(self.settings())
         runtime.services.follow_up_seconds = self._follow_up
         self.services = runtime.services

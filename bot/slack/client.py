@@ -17,7 +17,12 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 from slack_sdk.http_retry.jitter import Jitter
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.health import metrics
 
 RETRY_BACKOFF = 0.5
 """Seconds before the first retry of a 5xx or a closed connection; doubled for the next."""
@@ -32,9 +37,43 @@ class _ProportionalJitter(Jitter):
         return float(duration * (1 + random.random() / 2))
 
 
+class SlackCallObserver(AsyncRetryHandler):
+    """Counts every Slack response and failure it is shown (`bot.health.metrics`), and never
+    asks for a retry itself: first among the retry handlers, it sees each attempt, a 429 that
+    is retried after it included."""
+
+    async def can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        metrics.count_slack_response(
+            metrics.slack_method(request.url),
+            _problem(response, error),
+            retry=state.current_attempt > 0,
+        )
+        return False
+
+
+def _problem(response: HttpResponse | None, error: Exception | None) -> str | None:
+    """`http_429`, `http_500`..., Slack's error code (`ok: false`), `connection`, or None."""
+    if response is None:
+        return "connection" if error is not None else None
+    if response.status_code >= 400:
+        return f"http_{response.status_code}"
+    body = response.body if isinstance(response.body, dict) else {}
+    if body.get("ok", True) is False:
+        return str(body.get("error", "")) or "other"
+    return None
+
+
 def retry_handlers() -> list[AsyncRetryHandler]:
     backoff = BackoffRetryIntervalCalculator(RETRY_BACKOFF, jitter=_ProportionalJitter())
     return [
+        SlackCallObserver(),  # first: it sees every response, and never retries itself
         AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
         AsyncServerErrorRetryHandler(
             max_retry_count=SERVER_ERROR_RETRIES, interval_calculator=backoff

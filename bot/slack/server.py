@@ -1,12 +1,12 @@
 """`pexbot serve`: HTTP mode (Bolt's Starlette adapter under uvicorn) or Socket Mode.
 
-HTTP mode serves POST /slack/events and GET /healthz. Any body over 1 MiB is refused with 413
-before anything else (`bot.slack.body_limit`). A request to /slack/events is checked here before
-Bolt sees it (Bolt raises, and answers 500, on some of what anyone may send): without a valid
-signature within five minutes, 401; signed but not shaped like a Slack payload
-(`bot.slack.envelope`), 400; a signature accepted before (a replay: `bot.store.once`, across
-every process sharing DATABASE_URL), 401. Either way nothing runs, and a warning is logged.
-Uvicorn's access log (a line per request) is on only at LOG_LEVEL=DEBUG.
+HTTP mode serves POST /slack/events, GET /healthz and GET /metrics (Prometheus). Any body over
+1 MiB is refused with 413 before anything else (`bot.slack.body_limit`). A request to
+/slack/events is checked here before Bolt sees it (Bolt raises, and answers 500, on some of what
+anyone may send): without a valid signature within five minutes, 401; signed but not shaped like
+a Slack payload (`bot.slack.envelope`), 400; a signature accepted before (a replay:
+`bot.store.once`, across every process sharing DATABASE_URL), 401. Either way nothing runs, and a
+warning is logged. Uvicorn's access log (a line per request) is on only at LOG_LEVEL=DEBUG.
 
 Socket Mode is `bot.slack.socket_mode`; SIGTERM (or SIGINT) stops it taking envelopes and
 finishes the acknowledged ones, as uvicorn does for HTTP mode.
@@ -34,7 +34,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.app import Runtime, build_runtime
+from bot.backup.history import BackupHistory
 from bot.config import Settings, configure_logging, warn_about_transport
+from bot.health.exposition import CONTENT_TYPE_LATEST, exposition, render
 from bot.slack import envelope
 from bot.slack.body_limit import BodyLimit
 from bot.slack.socket_mode import Envelopes, SocketModeLink
@@ -80,16 +82,26 @@ def http_app(runtime: Runtime) -> Starlette:
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "mode": "http"})
 
+    backups = BackupHistory(runtime.settings.database_url)
+    registry = exposition(backups)
+
+    async def metrics(request: Request) -> Response:
+        """Prometheus text format; rendered in a worker thread (it reads the backup runs)."""
+        body = await asyncio.to_thread(render, registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await runtime.open()
         yield
         await runtime.close()
+        backups.close()
 
     return Starlette(
         routes=[
             Route("/slack/events", events, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
         ],
         lifespan=lifespan,
         middleware=[Middleware(BodyLimit)],

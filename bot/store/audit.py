@@ -25,6 +25,7 @@ from sqlalchemy import BigInteger, Integer, String, Text, insert
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from bot.health import metrics
 from bot.slack.mrkdwn import Mrkdwn, literal
 from bot.store.database import TableStore, UTCDateTime
 from bot.store.group_commit import GroupCommit
@@ -262,6 +263,7 @@ class Auditor:
             correlation_id=correlation_id or new_correlation_id(),
         )
         entry = self._scrubber.entry(entry)
+        metrics.count_command(command, entry.outcome.value)
         await self._store_entry(entry)
         await self._post_summary(entry)
         return entry

@@ -74,7 +74,7 @@ def authorizer(directory: Directory | None = None, text: str = POLICY) -> Author
 # outcome does not come from the code under test.
 
 EVERY = frozenset(PERMISSIONS)
-MODERATION = frozenset(PERMISSIONS) - {"sync", "backup", "restore"}
+MODERATION = frozenset(PERMISSIONS) - {"sync", "status", "backup", "restore"}
 VIEWING = frozenset({"conferences", "participants"})
 ANYWHERE = None
 MODERATOR_CONFERENCES = frozenset({"VMR_1", "Board Room"})  # VMR_* by name, alias *@meet...
@@ -501,7 +501,7 @@ BAD_FILES = [
         "roles:\n  viewer:\n    allow: [conferences]\n  vmr-admin:\n"
         '    conferences: ["VMR_*"]\n    allow: ["*"]\n',
         "{file} line 6: role 'vmr-admin': \"*\" includes the node-wide permissions sync, "
-        "backup, restore, which a role with a `conferences` scope cannot grant; list only "
+        "status, backup, restore, which a role with a `conferences` scope cannot grant; list only "
         "conference permissions here and give the node-wide ones in a role without "
         "`conferences`",
         id="scoped-star",

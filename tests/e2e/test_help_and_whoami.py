@@ -65,7 +65,7 @@ def test_whoami_never_scopes_node_wide_permissions(bot: Bot, seen: Seen) -> None
 
     shown = seen.private(f"You are <@{ADMIN}>.")
     assert "`end` — on every conference" in shown.text
-    assert "`sync`, `backup`, `restore` — on the whole management node" in shown.text
+    assert "`sync`, `status`, `backup`, `restore` — on the whole management node" in shown.text
     assert "`restore` — on every conference" not in shown.text
 
 

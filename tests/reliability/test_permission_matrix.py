@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from bot.sandbox.simulator.seed import stable_id
-from handlers import backups, conferences, dialling, help, participants
+from handlers import backups, conferences, dialling, health, help, participants
 from handlers.participants import OpenTransferForm
 from handlers.registry import REGISTRY
 from tests.e2e.conftest import Seen, backup_files, wait_until
@@ -53,6 +53,7 @@ MAY = {  # permission → who holds it (SCOPED only on VMR_* and *@meet.example.
     "unmute-guests": {ADMIN, MODERATOR},
     "end": {ADMIN, MODERATOR},
     "sync": {ADMIN},
+    "status": {ADMIN},
     "backup": {ADMIN},
     "restore": {ADMIN},
 }
@@ -305,6 +306,7 @@ WAYS: dict[type, list[Way]] = {
             "conference/sync",
         )
     ],
+    health.Status: [Way("typed", typed_(lambda t: "status"), lambda t: "Pexip status")],
     backups.BackupNow: [
         Way(
             "typed",
@@ -474,6 +476,7 @@ PERMISSION = {  # by hand, INTERFACE §5: the command words, `backup` and `resto
     conferences.UnmuteGuests: "unmute-guests",
     conferences.End: "end",
     conferences.Sync: "sync",
+    health.Status: "status",
     backups.BackupNow: "backup",
     backups.BackupList: "backup",
     backups.BackupRestore: "restore",

@@ -279,3 +279,47 @@ def test_a_plain_string_at_the_boundary_is_outside_text() -> None:
     message = Message("<!channel> *hi*")
     assert message.text == "&lt;!channel&gt; ＊hi＊"
     assert Message(render("{} *hi*", "<!channel>")).text == "&lt;!channel&gt; *hi*"
+
+
+@given(name=hostile_text, words=hostile_text)
+@settings(max_examples=100, deadline=None)
+def test_node_health_status_and_alerts(name: str, words: str) -> None:
+    from bot.health import alerts
+    from bot.health.nodes import Alarm, Health, LicenceUse, Status, WorkerNode
+    from bot.health.render import render_status
+    from bot.pexip.models import ManagementNode
+
+    now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    node = WorkerNode(
+        id=2,
+        name=name,
+        system_location=words,
+        maintenance_mode=True,
+        maintenance_mode_reason=words,
+        sync_status=words or "FAILED",
+        upgrade_status=words,
+        version=words,
+    )
+    alarm = Alarm(id=1, name=name, level=words, details=words, instance=name, node=words)
+    alarm = alarm.model_copy(update={"time_raised": now - timedelta(minutes=3)})
+    status = Status(
+        ManagementNode(name=name, primary=True, version=f"36 ({words})"),
+        Health([alarm], [LicenceUse("port", 90, 100)], [node], now),
+    )
+    entry = alerts.Entry("alarm", alarm.key, alerts.alarm_data(alarm), now, "C0OPS0001", "1.2")
+    built = [
+        render_status(status, 80),
+        alerts.alarm_message(alarm, now),
+        alerts.cleared_message(entry, now),
+        alerts.maintenance_message(node),
+        alerts.sync_lost_message(node),
+        alerts.sync_back_message(node, entry, now),
+        alerts.node_gone_message(alerts.Entry("sync", "2", alerts.node_data(node), now)),
+        alerts.unreachable_message(words),
+        alerts.reachable_message(alerts.Entry("unreachable", "node", {"reason": words}, now), now),
+    ]
+    for message in built:
+        text, message_blocks = (
+            message if isinstance(message, tuple) else (message.text, message.blocks)
+        )
+        assert_message(Message(text, message_blocks))
