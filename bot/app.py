@@ -73,6 +73,7 @@ class Runtime:
             await self.web.session.close()
         await self.services.pexip.close()
         self.store.close()
+        await self.once.settled()
         self.once.close()
         if self.services.backup is not None:
             self.services.backup.history.close()

@@ -10,7 +10,10 @@ of them once a minute.
 
 Claims made while a write is under way are committed together (`bot.store.group_commit`): one commit
 per batch keeps a burst of requests from queueing behind one fsync each. On an SQLite file a
-claim is first tried at once, on the caller's thread (`_claimed_here`). Each process also
+claim is first tried at once, on the caller's thread (`_claimed_here`); when another writer holds
+the file at that moment (the audit log's), this process's own memory decides and the row is
+written once the writer lets go (`_record_later`): one `serve` owns an SQLite file (INTERFACE
+§10), and an acknowledgement must not wait for the audit log. Each process also
 remembers what it has claimed itself, so that a repeat reaching the same process is caught
 without the database, and still caught when the database cannot be reached (then logged, and
 only other processes' claims go unseen).
@@ -18,6 +21,7 @@ only other processes' claims go unseen).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -80,20 +84,29 @@ class Once(TableStore):
         local = self._engine.dialect.name == "sqlite" and self._serial is None
         self._here: Connection | None = None
         self._here_usable = local
+        self._later: set[asyncio.Future[None]] = set()
 
     async def first(self, key: str, lifetime: float) -> bool:
         """Record `key` for `lifetime` seconds: True if nobody had recorded it (unexpired)."""
         if not self._remember(key, lifetime):
             return False
         claim = _Claim(key[:255], datetime.now(UTC) + timedelta(seconds=lifetime))
-        if self._claimed_here(claim):
-            return claim.first
+        if self._here_usable and not self._cleanup_due():
+            if self._claimed_here(claim):
+                return claim.first
+            self._record_later(claim)
+            return True
         try:
             await self._writer.submit(claim)
         except OnceError as exc:
-            log.error("%s; judged %s on this process's own memory only", exc, key.split(":")[0])
+            log.error("%s; %s judged on this process's own memory only", exc, _kind(key))
             return True
         return claim.first
+
+    async def settled(self) -> None:
+        """Wait until the claims recorded later (`_record_later`) are written."""
+        while self._later:
+            await asyncio.gather(*self._later, return_exceptions=True)
 
     def close(self) -> None:
         self._writer.close()
@@ -105,11 +118,8 @@ class Once(TableStore):
         """SQLite file: claim on the calling thread (one event loop's), without awaiting. A
         write-ahead-log insert that syncs nothing takes tens of microseconds, less than handing
         it to a thread and waiting for the event loop to come back to this request (measured in
-        bench/: the ack case). Not when the file is locked at this moment (the audit log's
-        writer), nor when a cleanup is due: the writer thread then does it, and waits as long
-        as it must."""
-        if not self._here_usable or time.monotonic() - self._last_cleanup > CLEANUP_SECONDS:
-            return False
+        bench/: the ack case). False when the file is locked at this moment (the audit log's
+        writer) or the claim failed: `_record_later` then writes it."""
         try:
             if self._here is None:
                 self._ensure_schema()
@@ -124,6 +134,29 @@ class Once(TableStore):
         except SQLAlchemyError:  # busy, or broken: the writer thread decides, and reports
             return False
         return True
+
+    def _cleanup_due(self) -> bool:
+        """Every expired row is deleted by the writer thread, which waits as long as it must."""
+        return time.monotonic() - self._last_cleanup > CLEANUP_SECONDS
+
+    def _record_later(self, claim: _Claim) -> None:
+        """SQLite file, held by another writer right now (the audit log's, most often): this
+        process's own memory has decided, so the acknowledgement does not wait for the lock;
+        the record is written once the writer lets go, for the next start of this process.
+        With SQLite one `serve` owns the file (INTERFACE §10); across processes sharing a
+        PostgreSQL database every claim is decided by the database (`first`)."""
+        task = asyncio.ensure_future(self._record(claim))
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
+
+    async def _record(self, claim: _Claim) -> None:
+        try:
+            await self._writer.submit(claim)
+        except OnceError as exc:
+            log.error("%s; %s judged on this process's own memory only", exc, _kind(claim.key))
+            return
+        if not claim.first:
+            log.warning("%s was already recorded by another process", _kind(claim.key))
 
     def _remember(self, key: str, lifetime: float) -> bool:
         """This process's own record: False if it already holds `key`, unexpired."""
@@ -142,7 +175,7 @@ class Once(TableStore):
     def _insert(self, claims: list[_Claim]) -> None:
         now = datetime.now(UTC)
         with self._engine.begin() as connection:
-            if time.monotonic() - self._last_cleanup > CLEANUP_SECONDS:
+            if self._cleanup_due():
                 connection.execute(_CLEANUP, {"now": now})
                 self._last_cleanup = time.monotonic()
             taken: set[str] = set()
@@ -164,6 +197,11 @@ class Once(TableStore):
         except IntegrityError:
             return False
         return True
+
+
+def _kind(key: str) -> str:
+    """What a key records (`signature`, `envelope`), without the key itself."""
+    return key.split(":", 1)[0]
 
 
 def _upsert(dialect: Any) -> Any:
