@@ -4,8 +4,8 @@ lists them). `register` attaches to a Bolt app one listener per kind of request:
 command, every button action id the declarations offer, the forms and their pickers.
 
     help.py          help, whoami
-    participants.py  participants, mute, unmute, disconnect, admit, transfer (and its form)
-    conferences.py   conferences, lock, unlock, mute-guests, unmute-guests, end, sync
+    participants.py  participants, mute, unmute, disconnect, admit, transfer (and its form), role
+    conferences.py   conferences, lock, unlock, mute-guests, unmute-guests, layout, end, sync
     dialling.py      dial (and its form)
     health.py        status
     backups.py       backup now | list | restore

@@ -19,8 +19,10 @@ from slack_sdk.models.blocks import (
     DividerBlock,
     HeaderBlock,
     MarkdownTextObject,
+    Option,
     PlainTextObject,
     SectionBlock,
+    StaticSelectElement,
 )
 
 from bot.pexip.models import Conference, Participant
@@ -78,6 +80,22 @@ def button(
         value=encode(command, refresh),
         style=style,
         confirm=dialog,
+    )
+
+
+def choice(offer: Offer, commands: Sequence[tuple[str, Command]]) -> StaticSelectElement:
+    """A declared choice of `offer` (e.g. the layouts): each option's value is the command it
+    runs, read back like a button's value."""
+    options = [
+        Option(
+            text=clip(label, limits.OPTION_TEXT), value=encode(command, limit=limits.OPTION_VALUE)
+        )
+        for label, command in commands[: limits.OPTIONS]
+    ]
+    return StaticSelectElement(
+        placeholder=clip(offer.label, limits.OPTION_TEXT),
+        action_id=offer.action_id,
+        options=options,
     )
 
 
@@ -157,7 +175,7 @@ def unreadable_note(count: int, kind: str) -> Mrkdwn:
 def conferences_listing(
     conferences: Sequence[Conference],
     counts: dict[str, int],
-    buttons: Callable[[Conference, int], list[ButtonElement]],
+    buttons: Callable[[Conference, int], Sequence[ButtonElement | StaticSelectElement]],
     unreadable: int = 0,
 ) -> Message:
     """Running conferences, each with `buttons(conference, participant count)`."""
@@ -175,7 +193,7 @@ def conferences_listing(
         rows.append(section(line))
         actions = buttons(conference, count)
         if actions:
-            rows.append(ActionsBlock(block_id=f"conf:{conference.id}", elements=actions))
+            rows.append(ActionsBlock(block_id=f"conf:{conference.id}", elements=list(actions)))
     if len(conferences) > MAX_ROWS:
         rows.append(note(f"…and {len(conferences) - MAX_ROWS} more."))
     if unreadable:

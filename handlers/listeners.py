@@ -44,6 +44,14 @@ def _offered(action_id: str, command: Command) -> None:
     raise StaleButton(f"{action_id} does not offer {command.key}")
 
 
+def _value(action: dict[str, Any]) -> str:
+    """A button's value, or the chosen option's of a choice (the layouts)."""
+    selected = action.get("selected_option")
+    if isinstance(selected, dict):
+        return str(selected.get("value", ""))
+    return str(action.get("value", ""))
+
+
 def _dialog(model: type[Command], action_id: str) -> bool:
     """Slack's own confirm dialog asked "are you sure?" before this click reached the bot."""
     return REGISTRY.offer(model, action_id).dialog
@@ -149,7 +157,7 @@ class Listeners:
         source: Source = "confirm" if action_id == CONFIRM else "button"
         source = "pick" if action_id.startswith(PICK) else source
         try:
-            clicked = decode(str(action.get("value", "")))
+            clicked = decode(_value(action))
             _offered(action_id, clicked.command)
         except StaleButton as exc:
             log.info("a click on a button this version cannot read (%s): %s", action_id, exc)

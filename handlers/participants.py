@@ -1,4 +1,4 @@
-"""Commands on participants: the listing, mute, unmute, disconnect, admit, transfer."""
+"""Commands on participants: the listing, mute, unmute, disconnect, admit, transfer, role."""
 
 from __future__ import annotations
 
@@ -61,6 +61,16 @@ class Transfer(Command):
         return (self.participant.to_text(), "to", quote(self.to_alias), *role)
 
 
+class SetRole(Command):
+    """`role <participant> chair|guest`: make a participant a host (chair) or a guest."""
+
+    participant: ParticipantRef
+    role: Role
+
+    def _arguments(self) -> tuple[str, ...]:
+        return (self.participant.to_text(), self.role)
+
+
 class OpenTransferForm(Command):
     """The Transfer button: a form asks where to; not typed, so not in the grammar."""
 
@@ -103,6 +113,9 @@ def row_buttons(participant: Participant, may: set[str], refresh: Command) -> li
         offered.append(((Unmute if participant.is_muted else Mute)(participant=ref), None))
     if participant.is_waiting:
         offered.append((Admit(participant=ref), None))
+    if participant.role in ROLES and not participant.is_streaming:
+        other: Role = "guest" if participant.role == "chair" else "chair"
+        offered.append((SetRole(participant=ref, role=other), None))
     if participant.is_disconnect_supported:
         offered.append((Disconnect(participant=ref), ("Disconnect?", who)))
     if participant.is_transfer_supported:
@@ -112,8 +125,22 @@ def row_buttons(participant: Participant, may: set[str], refresh: Command) -> li
         blocks.offered(offer, typed, refresh=refresh, confirm=dialog)
         for typed, dialog in offered
         if typed.permission in may
-        for offer in REGISTRY.of(typed).buttons
+        for offer in _offers(typed)
     ]
+
+
+def _offers(typed: Command) -> tuple[Offer, ...]:
+    """The declared buttons of a command; `role` has one per role (Make host, Make guest)."""
+    if isinstance(typed, SetRole):
+        return (REGISTRY.offer(SetRole, ROLE_BUTTONS[typed.role]),)
+    return REGISTRY.of(typed).buttons
+
+
+ROLE_BUTTONS: dict[Role, str] = {
+    "chair": "participant_make_host",
+    "guest": "participant_make_guest",
+}
+ROLE_WORDS: dict[Role, str] = {"chair": "a host (chair)", "guest": "a guest"}
 
 
 MAX_ALIAS = 250  # the node's limit on a conference alias
@@ -296,3 +323,52 @@ async def open_transfer_form(ctx: Context, command: OpenTransferForm) -> Shown:
         trigger_id=trigger, view=modals.transfer_form(command.label, meta)
     )
     return Shown(command.label)
+
+
+def _read_role(args: Args, model: type[SetRole]) -> SetRole:
+    """`role <participant> [in <conference>] chair|guest`: the role is the last word (`host`
+    is taken as `chair`, the word the node uses)."""
+    if len(args.positional) < 2:
+        sentence = render("`role` needs a participant and then `chair` or `guest`.")
+        raise Problem(sentence, "role")
+    *who, last = args.positional
+    typed = last.text.strip().lower()
+    role = read.choice("role", "role", "chair" if typed == "host" else typed, ROLES)
+    participant = read.participant("role", who)
+    return build(model, "role", participant=participant, role=role)
+
+
+@command(
+    SetRole,
+    word="role",
+    permission="role",
+    usage=Usage(
+        "role <participant> chair|guest",
+        "Make a participant a host (chair) or a guest.",
+        'role "Alice Parkes" chair',
+    ),
+    grammar=_read_role,
+    said=Said(done="made {target}", attempt="make {target}"),
+    buttons=(
+        Offer("participant_make_host", "Make host"),
+        Offer("participant_make_guest", "Make guest"),
+    ),
+)
+async def set_role(ctx: Context, command: SetRole) -> Done:
+    """Already in that role: said privately, no node call."""
+    participant = await ctx.participant(command.participant)
+    whom = messages.whom(participant.label, participant.conference)
+    target = participant_target(participant)
+    if participant.role == command.role:
+        sentence = render("{} is already {}.", whom, ROLE_WORDS[command.role])
+        raise UsageError(sentence, "role", target)
+    if participant.is_streaming:
+        sentence = render("{} is a stream or recording: it has no host or guest role.", whom)
+        raise UsageError(sentence, "role", target)
+    became = render("{} {}", whom, ROLE_WORDS[command.role])
+    await ctx.send(
+        pexip.SetRole(participant_id=participant.id, role=command.role),
+        ctx.attempt(command, became),
+        target,
+    )
+    return Done(Message(ctx.done(command, became)), target, detail=command.role)

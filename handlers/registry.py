@@ -278,16 +278,17 @@ def _dumps(data: dict[str, Any]) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
-def encode(command: Command, refresh: Command | None = None) -> str:
+def encode(command: Command, refresh: Command | None = None, *, limit: int = BUTTON_VALUE) -> str:
     """The button value: the command's compact JSON (and the listing to refresh, dropped when
-    both would not fit Slack's limit). A command that cannot fit alone is a bug: ValueError."""
+    both would not fit Slack's limit, `limit`: a select option's is shorter). A command that
+    cannot fit alone is a bug: ValueError."""
     data = _compact(command)
     if refresh is not None:
         value = _dumps({**data, "r": _compact(refresh)})
-        if units(value) <= BUTTON_VALUE:
+        if units(value) <= limit:
             return value
     value = _dumps(data)
-    if units(value) > BUTTON_VALUE:
+    if units(value) > limit:
         raise ValueError(f"{command.key}: a button value of {units(value)} units is too long")
     return value
 

@@ -10,12 +10,29 @@ from pydantic import ValidationError
 from bot.auth.policy import PERMISSIONS
 from handlers.backups import BackupList, BackupNow, BackupRestore
 from handlers.commands import BaseCommand, ParticipantRef
-from handlers.conferences import Conferences, End, Lock, MuteGuests, Sync, Unlock, UnmuteGuests
+from handlers.conferences import (
+    Conferences,
+    End,
+    Lock,
+    MuteGuests,
+    SetLayout,
+    Sync,
+    Unlock,
+    UnmuteGuests,
+)
 from handlers.dialling import Dial, OpenDialModal
 from handlers.grammar import COMMAND_WORDS, USAGE, Command, UsageError, parse
 from handlers.health import Status
 from handlers.help import Help, WhoAmI
-from handlers.participants import Admit, Disconnect, Mute, Participants, Transfer, Unmute
+from handlers.participants import (
+    Admit,
+    Disconnect,
+    Mute,
+    Participants,
+    SetRole,
+    Transfer,
+    Unmute,
+)
 from handlers.tokens import Token, quote, tokenize
 
 UUID = "8d4f0a5e-3b2c-4c1d-9e8f-7a6b5c4d3e2f"
@@ -313,6 +330,8 @@ MODELS: list[tuple[type[BaseCommand], str, str | None]] = [
     (Disconnect, "disconnect", "disconnect"),
     (Admit, "admit", "admit"),
     (Transfer, "transfer", "transfer"),
+    (SetRole, "role", "role"),
+    (SetLayout, "layout", "layout"),
     (Lock, "lock", "lock"),
     (Unlock, "unlock", "unlock"),
     (MuteGuests, "mute-guests", "mute-guests"),
@@ -338,8 +357,8 @@ def test_each_model_names_its_word_and_permission(
 def test_permissions_are_exactly_the_documented_names() -> None:
     documented = [
         *("conferences", "participants", "dial", "mute", "unmute", "disconnect", "admit"),
-        *("transfer", "lock", "unlock", "mute-guests", "unmute-guests", "end", "sync"),
-        *("status", "backup", "restore"),
+        *("transfer", "role", "layout", "lock", "unlock", "mute-guests", "unmute-guests"),
+        *("end", "sync", "status", "backup", "restore"),
     ]
     assert list(PERMISSIONS) == documented
     assert {permission for _, _, permission in MODELS} == {*documented, None}

@@ -14,12 +14,13 @@ from bot.slack.limits import BUTTON_VALUE, units
 from handlers import blocks
 from handlers.backups import BackupNow, BackupRestore
 from handlers.commands import ParticipantRef
-from handlers.conferences import End, Lock, conference_buttons
+from handlers.conferences import End, Lock, SetLayout, conference_buttons
 from handlers.grammar import parse
 from handlers.participants import (
     Mute,
     OpenTransferForm,
     Participants,
+    SetRole,
     Transfer,
     row_buttons,
 )
@@ -140,7 +141,9 @@ LONGEST: list[Command] = [
     Transfer(participant=_ref(), to_alias=EMOJI, role="chair"),
     OpenTransferForm(participant_id=UUID, label=blocks.clip(WORST * 4, blocks.TRANSFER_LABEL)),
     OpenTransferForm(participant_id=UUID, label=blocks.clip(EMOJI, blocks.TRANSFER_LABEL)),
+    SetRole(participant=_ref(), role="guest"),
     End(conference=UUID),
+    SetLayout(conference=UUID, layout="25:0", host="16:0", guest="1:33"),
     BackupRestore(filename=WORST),
     BackupRestore(filename=EMOJI),
 ]
@@ -218,12 +221,19 @@ def test_listing_buttons_carry_typed_commands_for_what_the_viewer_may_do(
 ) -> None:
     everything = set(PERMISSIONS)
     refresh = Participants(conference=conference.id)
-    rows = row_buttons(participant, everything, refresh) + conference_buttons(
-        conference, 3, everything
-    )
+    rows = [
+        *row_buttons(participant, everything, refresh),
+        *conference_buttons(conference, 3, everything),
+    ]
     for element in rows:
-        clicked = decode(element.value)
-        assert REGISTRY.offered_by(element.action_id) is REGISTRY.of(clicked.command)
+        values = (
+            [o.value for o in element.options]
+            if element.type == "static_select"
+            else [element.value]
+        )
+        for value in values:
+            clicked = decode(value)
+            assert REGISTRY.offered_by(element.action_id) is REGISTRY.of(clicked.command)
     assert [element.action_id for element in row_buttons(participant, {"mute"}, refresh)] == [
         "participant_mute"
     ]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from bot.config import ConfigError
 
@@ -30,6 +30,8 @@ PERMISSIONS: tuple[str, ...] = (
     "disconnect",
     "admit",
     "transfer",
+    "role",
+    "layout",
     "lock",
     "unlock",
     "mute-guests",
@@ -134,6 +136,39 @@ class Role(BaseModel):
         return self.conferences is None or scope_covers(self.conferences, conference)
 
 
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+DEFAULT_EXPIRY = 600.0  # `expires` defaults to 10m (INTERFACE §5)
+
+
+def _duration(value: Any) -> float:
+    """`10m`, `90s`, `1h`, or a number of seconds: at least 10 s, at most a day."""
+    match = _DURATION.match(str(value)) if isinstance(value, str | int) else None
+    if match is None or isinstance(value, bool):
+        raise ValueError(f"'{value}' is not a duration such as 10m, 90s or 1h")
+    seconds = float(int(match.group(1)) * _SECONDS[match.group(2)])
+    if not 10 <= seconds <= 86400:
+        raise ValueError(f"'{value}': an approval must expire between 10s and 1d after it is asked")
+    return seconds
+
+
+class Approval(BaseModel):
+    """One entry under `approval`: who may approve the command word, and for how long."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    approvers: Annotated[tuple[str, ...], Field(min_length=1)]
+    expires: Annotated[float, BeforeValidator(_duration)] = DEFAULT_EXPIRY
+
+
+def _approved_permission(name: str) -> str:
+    if name in PERMISSIONS:
+        return name
+    raise ValueError(
+        f"'{name}' cannot need approval: name a permission{_suggest(name, PERMISSIONS)}"
+    )
+
+
 class Policy(BaseModel):
     """The whole file. Default deny: a user holds exactly the roles assigned to them."""
 
@@ -142,6 +177,13 @@ class Policy(BaseModel):
     roles: dict[str, Role]
     assign: dict[str, tuple[Member, ...]] = Field(default_factory=dict)
     channels: Annotated[tuple[ChannelId, ...] | None, AfterValidator(_not_empty)] = None
+    approval: dict[Annotated[str, AfterValidator(_approved_permission)], Approval] = Field(
+        default_factory=dict
+    )
+
+    def approval_for(self, permission: str) -> Approval | None:
+        """The two-person rule for a permission, if the file names one."""
+        return self.approval.get(permission)
 
     @cached_property
     def group_refs(self) -> frozenset[str]:
@@ -193,7 +235,7 @@ def parse_policy(text: str, *, source: str = "permissions.yaml") -> Policy:
     except ValidationError as exc:
         problems = [(_loc_path(err["loc"]), _describe(err)) for err in exc.errors()]
         raise PolicyError(_report(source, lines, problems)) from None
-    problems = _undefined_roles(policy) + _scoped_node_wide(policy)
+    problems = _undefined_roles(policy) + _scoped_node_wide(policy) + _unknown_approvers(policy)
     if problems:
         raise PolicyError(_report(source, lines, problems))
     return policy
@@ -209,6 +251,19 @@ def _undefined_roles(policy: Policy) -> list[Located]:
             f"role '{name}' is assigned but not defined under roles{_suggest(name, policy.roles)}",
         )
         for name in policy.assign
+        if name not in policy.roles
+    ]
+
+
+def _unknown_approvers(policy: Policy) -> list[Located]:
+    return [
+        (
+            ("approval", word, "approvers"),
+            f"approval '{word}': approver role '{name}' is not defined under roles"
+            f"{_suggest(name, policy.roles)}",
+        )
+        for word, rule in policy.approval.items()
+        for name in rule.approvers
         if name not in policy.roles
     ]
 
@@ -298,7 +353,11 @@ def _report(source: str, lines: dict[tuple[str, ...], int], problems: list[Locat
     )
 
 
-_EXPECTED_KEYS = {(): "roles, assign, channels", ("roles",): "allow, conferences"}
+_EXPECTED_KEYS = {
+    (): "roles, assign, channels, approval",
+    ("roles",): "allow, conferences",
+    ("approval",): "approvers, expires",
+}
 _TYPE_WORDS = {
     "tuple_type": "a list, e.g. [a, b]",
     "dict_type": "a mapping of names to entries",
@@ -315,6 +374,9 @@ def _where(loc: tuple[int | str, ...]) -> str:
         return f"role '{parts[1]}'{inner}"
     if len(parts) >= 2 and parts[0] == "assign":
         return f"assign '{parts[1]}'"
+    if len(parts) >= 2 and parts[0] == "approval":
+        inner = f", {parts[2]}" if len(parts) > 2 else ""
+        return f"approval '{parts[1]}'{inner}"
     return parts[0] if parts else ""
 
 

@@ -1,4 +1,4 @@
-"""The 14 commands of the management command API, one frozen model each.
+"""The commands of the management command API pexbot sends, one frozen model each.
 
 Field names, types and choices are the vendor's, so a model that validates is a request the
 node accepts; a bad value fails here, before anything is sent. `operation` words the command
@@ -115,6 +115,45 @@ class TransferParticipant(ParticipantCommand):
     role: Role | None = None
 
 
+class SetRole(ParticipantCommand):
+    """`participant/role`: `chair` makes a host, `guest` a guest (facts §5: never `host`)."""
+
+    path = "participant/role/"
+    operation = "change participant role"
+
+    role: Role
+
+
+LAYOUTS: tuple[str, ...] = (
+    "1:0",
+    "1:7",
+    "1:21",
+    "2:21",
+    "1:33",
+    "4:0",
+    "9:0",
+    "16:0",
+    "25:0",
+    "5:7",
+)
+"""The layout names Pexip's own clients send (real-node-facts §5); the management schema
+publishes no list."""
+OVERLAY_TEXT_MAX = 1000  # `free_form_overlay_text`: string ≤1000 (facts §5)
+Layout = Literal["1:0", "1:7", "1:21", "2:21", "1:33", "4:0", "9:0", "16:0", "25:0", "5:7"]
+
+
+class TransformLayout(ConferenceCommand):
+    """`conference/transform_layout`: a flat body (no `transforms` wrapper, facts §5)."""
+
+    path = "conference/transform_layout/"
+    operation = "change conference layout"
+
+    layout: Layout | None = None
+    host_layout: Layout | None = None
+    guest_layout: Layout | None = None
+    free_form_overlay_text: str | None = Field(default=None, max_length=OVERLAY_TEXT_MAX)
+
+
 class DisconnectConference(ConferenceCommand):
     path = "conference/disconnect/"
     operation = "end conference"
@@ -177,6 +216,8 @@ ALL_COMMANDS: tuple[type[Command], ...] = (
     UnlockConference,
     UnlockParticipant,
     TransferParticipant,
+    SetRole,
+    TransformLayout,
     BackupCreate,
     BackupRestore,
     SyncTemplate,

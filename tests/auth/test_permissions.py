@@ -30,7 +30,7 @@ roles:
     allow: [conferences, participants]
   moderator:
     allow: [conferences, participants, dial, mute, unmute, disconnect, admit, transfer,
-            lock, unlock, mute-guests, unmute-guests, end]
+            role, layout, lock, unlock, mute-guests, unmute-guests, end]
     conferences: ["VMR_*", "*@meet.example.com"]
   operator:
     allow: [sync, backup]
@@ -450,7 +450,7 @@ BAD_FILES = [
     ),
     pytest.param(
         BASE + "asign:\n  moderator: [U0MOD0001]\n",
-        "{file} line 4: unknown key 'asign' (expected roles, assign, channels)",
+        "{file} line 4: unknown key 'asign' (expected roles, assign, channels, approval)",
         id="unknown-top-level-key",
     ),
     pytest.param(

@@ -1,4 +1,4 @@
-"""Command API: the 14 vendor commands, `POST /api/admin/command/v1/<kind>/<action>/`."""
+"""Command API: the vendor commands pexbot sends, `POST /api/admin/command/v1/<kind>/<action>/`."""
 
 from __future__ import annotations
 
@@ -53,6 +53,15 @@ class Fields:
         if text and text not in choices:
             self.error(name, f"Select a valid choice. {text} is not one of the available choices.")
         return text or default
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(self._data)
+
+    def raw_text(self, name: str) -> str | None:
+        """The value as sent (not stripped), or None when absent."""
+        value = self._data.get(name)
+        return None if value is None else _as_text(value)
 
     def flag(self, name: str) -> bool:
         return self.text(name).lower() in ("true", "1", "yes", "on")
@@ -116,6 +125,53 @@ def transfer(node: NodeState, f: Fields) -> Response:
     f.check()
     node.transfer(participant_id, alias, role or None)
     return success("Participant transferred.")
+
+
+LAYOUTS = ("1:0", "1:7", "1:21", "2:21", "1:33", "4:0", "9:0", "16:0", "25:0", "5:7")
+"""The layout names real clients send (real-node-facts §5)."""
+OVERLAY_TEXT_MAX = 1000
+_LAYOUT_FIELDS = ("layout", "host_layout", "guest_layout")
+_LAYOUT_FLAGS = (
+    "enable_overlay_text",
+    "plus_n_pip_enabled",
+    "streaming_indicator",
+    "recording_indicator",
+    "transcribing_indicator",
+    "live_captions_indicator",
+    "ai_enabled_indicator",
+)
+
+
+def role(node: NodeState, f: Fields) -> Response:
+    """`participant/role`: `chair` or `guest` only (a `host` is refused, as a real node does)."""
+    participant_id = f.text("participant_id", required=True)
+    new_role = f.text("role", required=True)
+    if new_role and new_role not in ROLES:
+        f.error("role", f"Select a valid choice. {new_role} is not one of the available choices.")
+    f.check()
+    node.set_role(participant_id, new_role)
+    return success("Participant role changed.")
+
+
+def transform_layout(node: NodeState, f: Fields) -> Response:
+    """`conference/transform_layout`: a flat body; a `transforms` wrapper is the client API's
+    and is refused as an unknown field, any layout name not in the list too."""
+    conference_id = f.text("conference_id", required=True)
+    if len(conference_id) > 200:
+        f.error("conference_id", "Ensure this value has at most 200 characters.")
+    if "transforms" in f.names:
+        f.error("transforms", "Unknown field.")
+    layouts = {name: f.choice(name, LAYOUTS, "") for name in _LAYOUT_FIELDS}
+    text = f.raw_text("free_form_overlay_text")
+    if text is not None and len(text) > OVERLAY_TEXT_MAX:
+        f.error(
+            "free_form_overlay_text",
+            f"Ensure this value has at most {OVERLAY_TEXT_MAX} characters (it has {len(text)}).",
+        )
+    flags = {name: f.flag(name) for name in _LAYOUT_FLAGS if name in f.names}
+    f.check()
+    node.transform_layout(conference_id, layouts, text, flags)
+    return success("Conference layout changed.")
 
 
 def _on_one(
@@ -182,6 +238,7 @@ COMMANDS: dict[str, Callable[[NodeState, Fields], Response]] = {
     ),
     "participant/unlock": _participant_command(NodeState.admit, "Participant admitted."),
     "participant/transfer": transfer,
+    "participant/role": role,
     "conference/disconnect": _conference_command(
         NodeState.disconnect_conference, "Conference disconnected.", 200
     ),
@@ -198,6 +255,7 @@ COMMANDS: dict[str, Callable[[NodeState, Fields], Response]] = {
         lambda n, c: n.set_locked(c, False), "Conference unlocked."
     ),
     "conference/sync": sync,
+    "conference/transform_layout": transform_layout,
     "platform/backup_create": backup_create,
     "platform/backup_restore": backup_restore,
 }

@@ -60,6 +60,7 @@ class NodeState:
         conferences, participants = seed.live(self.services, now)
         self.conferences: dict[str, Conference] = {c.id: c for c in conferences}
         self.participants: dict[str, Participant] = {p.id: p for p in participants}
+        self.layouts: dict[str, dict[str, str | bool]] = {}  # conference id → last layout sent
         self.workers: dict[int, WorkerNode] = {w.id: w for w in seed.workers(now)}
         self.alarms: dict[int, Alarm] = {}
         self.lowered_alarms: list[Alarm] = []
@@ -233,7 +234,25 @@ class NodeState:
         """Let one participant out of the waiting room (no-op if not waiting)."""
         self._participant(participant_id).waiting = False
 
+    def set_role(self, participant_id: str, role: str) -> None:
+        self._participant(participant_id).role = role
+
     # -- conference commands ---------------------------------------------------------------
+
+    def transform_layout(
+        self,
+        conference_id: str,
+        layouts: dict[str, str],
+        overlay_text: str | None,
+        flags: dict[str, bool],
+    ) -> None:
+        """Remembered for tests only: a real node shows no layout in the status API (facts §8)."""
+        conference = self._conference(conference_id)
+        self.layouts[conference.id] = {
+            **{name: value for name, value in layouts.items() if value},
+            **({} if overlay_text is None else {"free_form_overlay_text": overlay_text}),
+            **flags,
+        }
 
     def disconnect_conference(self, conference_id: str) -> None:
         conference = self._conference(conference_id)
