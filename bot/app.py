@@ -7,9 +7,10 @@ pyproject.toml declares, so nothing in `bot/` imports them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 
 import aiohttp
@@ -21,10 +22,11 @@ from bot.auth.teams import TeamGate
 from bot.backup.history import BackupHistory
 from bot.config import ConfigError, Settings, SlackSettings
 from bot.pexip.client import PexipClient
-from bot.services import BackupServices, Services
+from bot.services import BackupServices, Periodic, Services
 from bot.slack.client import slack_client as make_slack_client
 from bot.slack.mrkdwn import as_mrkdwn
 from bot.slack.usergroups import SlackUserGroups
+from bot.store.approvals import ApprovalStore
 from bot.store.audit import Auditor, AuditStore
 from bot.store.once import Once
 
@@ -56,6 +58,7 @@ class Runtime:
     web: AsyncWebClient
     store: AuditStore
     once: Once
+    _repeating: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def open(self) -> None:
         """Inside the event loop, before serving: one keep-alive HTTP session for every Slack
@@ -66,8 +69,17 @@ class Runtime:
                 timeout=aiohttp.ClientTimeout(total=self.web.timeout),
                 trust_env=self.web.trust_env_in_session,
             )
+        if not self._repeating:
+            self._repeating = [
+                asyncio.create_task(_repeat(job, self.web), name=job.name)
+                for job in self.services.periodic
+            ]
 
     async def close(self) -> None:
+        for task in self._repeating:
+            task.cancel()
+        await asyncio.gather(*self._repeating, return_exceptions=True)
+        self._repeating = []
         await self.services.drain()
         if self.web.session is not None:
             await self.web.session.close()
@@ -75,8 +87,19 @@ class Runtime:
         self.store.close()
         await self.once.settled()
         self.once.close()
+        self.services.approvals.close()
         if self.services.backup is not None:
             self.services.backup.history.close()
+
+
+async def _repeat(job: Periodic, web: AsyncWebClient) -> None:
+    """`job` every `job.seconds` until cancelled; a failed round is logged, not fatal."""
+    while True:
+        await asyncio.sleep(job.seconds)
+        try:
+            await job.work(web)
+        except Exception:
+            log.exception("%s failed; trying again in %s s", job.name, job.seconds)
 
 
 def slack_client(settings: Settings) -> AsyncWebClient:
@@ -116,6 +139,7 @@ def build_runtime(settings: Settings, install: Install | None = None) -> Runtime
         pexip=PexipClient(pexip_settings),
         authorizer=Authorizer(policy, SlackUserGroups(web) if policy.uses_groups else None),
         auditor=auditor,
+        approvals=ApprovalStore(settings.database_url),
         slash=slack.command,
         default_location=settings.pexip_default_location,
         license_alert_percent=settings.license_alert_percent,

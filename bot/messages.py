@@ -16,7 +16,7 @@ from typing import Literal
 from bot.pexip import errors
 from bot.slack.mrkdwn import Mrkdwn, code, mention, render
 
-Outcome = Literal["success", "error", "denied", "invalid"]
+Outcome = Literal["success", "error", "denied", "invalid", "pending", "rejected", "expired"]
 
 # One sentence per PexipError class: why it happened and what to do. Most specific first.
 PEXIP_SENTENCES: dict[type[errors.PexipError], str] = {

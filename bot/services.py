@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.auth.aliases import ConferenceAliases
 from bot.auth.permissions import Authorizer
@@ -16,9 +18,20 @@ from bot.backup.history import BackupHistory
 from bot.command_queue import CommandQueue
 from bot.config import BackupSettings
 from bot.pexip.client import PexipClient
+from bot.store.approvals import ApprovalStore
 from bot.store.audit import Auditor
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Periodic:
+    """Work a serve process repeats every `seconds` while it runs (e.g. expiring approval
+    requests), given the process's Slack Web API client."""
+
+    name: str
+    seconds: float
+    work: Callable[[AsyncWebClient], Awaitable[object]]
 
 
 @dataclass(frozen=True)
@@ -41,6 +54,7 @@ class Services:
     pexip: PexipClient
     authorizer: Authorizer
     auditor: Auditor
+    approvals: ApprovalStore
     slash: str = "/pexip"
     default_location: str | None = None
     license_alert_percent: int = 80
@@ -50,6 +64,7 @@ class Services:
     teams: TeamGate | None = None
     commands: CommandQueue = field(default_factory=CommandQueue)
     conference_aliases: ConferenceAliases = field(init=False)
+    periodic: list[Periodic] = field(default_factory=list)  # run by each serve process (`bot.app`)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def __post_init__(self) -> None:

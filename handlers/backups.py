@@ -125,6 +125,7 @@ async def backup_now(ctx: Context, command: BackupNow) -> Done:
     services = ctx.services
     if services.backup is None:
         raise _not_configured(services.slash)
+    await ctx.approval_first(ctx.attempt(command, ""), "management node")
     try:
         async with services.backup.manual.turn(utc_now):
             await ctx.replies.public(Message(ctx.done(command, "")))
@@ -256,6 +257,7 @@ async def backup_restore(ctx: Context, command: BackupRestore) -> Done | Confirm
             )
             go = "Restore anyway"
         return Confirm(blocks.confirmation(question, command, go), backup.filename)
+    await ctx.approval_first(ctx.attempt(command, backup.filename), backup.filename)
     with tempfile.TemporaryDirectory(prefix="pexbot-restore-") as folder:
         package = Path(folder) / "package.tar.gpg"
         await node_backups.download_backup(services.pexip, backup.filename, package)

@@ -19,9 +19,9 @@ from handlers import blocks
 from handlers.arguments import Args, Problem, build
 from handlers.commands import TEMPLATE_ID_MAX, ConferenceCommand
 from handlers.context import Confirm, Context, Done, Listing
+from handlers.grammar import UsageError
 from handlers.participants import Participants
 from handlers.registry import REGISTRY, Command, Offer, Said, Usage, command
-from handlers.grammar import UsageError
 from handlers.tokens import quote
 from handlers.usage import did_you_mean, listed, show, usage_hint
 

@@ -20,7 +20,7 @@ from bot.pexip.commands import Command as PexipCommand
 from bot.pexip.models import CommandResult, Conference, ConfiguredConference, Participant
 from bot.pexip.resolve import IdleConference, NoMatch, Visible, find_conference, find_participant
 from bot.services import Services
-from bot.slack.mrkdwn import Mrkdwn, render
+from bot.slack.mrkdwn import Mrkdwn, mention, render
 from bot.slack.replies import Interaction, Message, Replies
 from handlers.commands import ParticipantRef
 from handlers.registry import REGISTRY, Command, Said
@@ -53,6 +53,23 @@ class Reported(Exception):
         self.message = message
         self.detail = detail
         self.target = target
+
+
+class NeedsApproval(Exception):
+    """The policy asks a second person to approve this command (INTERFACE §5 `approval`): raised
+    just before the node would be called, once everything is resolved within the grant.
+    `command` is the command with its participant and conference pinned to the ids found, so
+    the approved command acts on what was asked about; `conferences` are those the approver's
+    permission must cover (none for a node-wide command)."""
+
+    def __init__(
+        self, action: Mrkdwn, target: str, command: Command, conferences: tuple[str, ...]
+    ) -> None:
+        super().__init__(action)
+        self.action = action
+        self.target = target
+        self.command = command
+        self.conferences = conferences
 
 
 @dataclass(frozen=True)
@@ -112,7 +129,11 @@ class Context:
     reference: str
     grant: Grant
     confirmed: bool = False
+    command: Command | None = None  # what runs (for an approval request: pinned to the ids)
+    approved_by: str | None = None  # set when a second person approved this run
     _scopes: dict[str, ConferenceScope] = field(default_factory=dict)
+    _covered: list[str] = field(default_factory=list)  # conferences the grant was checked on
+    _found: dict[str, str] = field(default_factory=dict)  # "participant"/"conference" → id
 
     @property
     def user(self) -> str:
@@ -131,6 +152,8 @@ class Context:
             decision = self.grant.covers(await self._scope(conference), shown)
         if not decision.allowed:
             raise Denied(decision, target)
+        if conference not in self._covered:
+            self._covered.append(conference)
 
     async def allowed(self, conference: str | None = None) -> set[str]:
         """The permissions the viewer holds (on `conference`): the buttons a listing offers."""
@@ -138,8 +161,33 @@ class Context:
 
     def done(self, command: Command, target: str) -> Mrkdwn:
         """ "<@U1> muted Alice Parkes in VMR_1.": the declared wording, in the channel (the
-        target made literal unless rendered already)."""
-        return messages.done(self.user, render(_said(command).done, target=target))
+        target made literal unless rendered already); "(approved by <@U2>)" after an approval."""
+        said = messages.done(self.user, render(_said(command).done, target=target))
+        if self.approved_by is None:
+            return said
+        return render("{} (approved by {})", said, mention(self.approved_by))
+
+    async def approval_first(self, action: Mrkdwn, target: str) -> None:
+        """Raise `NeedsApproval` when the policy wants a second person for this command and none
+        has approved this run yet; called before any change reaches the node (`send` does)."""
+        command = self.command
+        if self.approved_by is not None or command is None:
+            return
+        if self.services.authorizer.policy.approval_for(self.grant.permission) is None:
+            return
+        if REGISTRY.of(command).kind != "action":
+            return
+        raise NeedsApproval(action, target, self._pinned(command), tuple(self._covered))
+
+    def _pinned(self, command: Command) -> Command:
+        """The command with the participant and conference it was resolved to, by id."""
+        fields = type(command).model_fields
+        update: dict[str, object] = {}
+        if "participant" in fields and "participant" in self._found:
+            update["participant"] = ParticipantRef(query=self._found["participant"])
+        if "conference" in fields and "conference" in self._found:
+            update["conference"] = self._found["conference"]
+        return command.model_copy(update=update) if update else command
 
     def attempt(self, command: Command, target: str) -> Mrkdwn:
         """ "mute Alice Parkes in VMR_1": what a failure says was tried."""
@@ -194,6 +242,7 @@ class Context:
             raise
         shown = found.name if lookup.is_uuid(text) else text  # a button's id: its name
         await self.require(found.name, shown=shown, target=found.name)
+        self._found.setdefault("conference", found.id)
         return found
 
     async def participant(self, ref: ParticipantRef) -> Participant:
@@ -207,6 +256,7 @@ class Context:
             self.services.pexip, ref.query, within=within, visible=visible
         )
         await self.require(found.conference, target=participant_target(found))
+        self._found["participant"] = found.id
         return found
 
     async def service_for_alias(self, alias: str, target: str = "") -> ConfiguredConference:
@@ -231,7 +281,9 @@ class Context:
         return await status.participant_list(self.services.pexip, conference.name)
 
     async def send(self, command: PexipCommand, action: Mrkdwn, target: str) -> CommandResult:
-        """Send a command; a failure names the action for the channel, and its audit target."""
+        """Send a command (once approved, when the policy asks for that); a failure names the
+        action for the channel, and its audit target."""
+        await self.approval_first(action, target)
         try:
             return await self.services.pexip.command(command)
         except errors.PexipError as exc:

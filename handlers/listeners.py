@@ -19,7 +19,7 @@ from bot.command_queue import Command as Queued
 from bot.services import Services
 from bot.slack.limits import OPTION_TEXT, OPTION_VALUE, OPTIONS, clip, units
 from bot.slack.replies import Interaction, Replies, Source
-from handlers import modals, runner
+from handlers import approvals, modals, runner
 from handlers.dialling import Dial
 from handlers.participants import Transfer
 from handlers.registry import REGISTRY, Command, StaleButton, decode, encode
@@ -172,6 +172,15 @@ class Listeners:
         command = clicked.command
         run = partial(runner.run, self.services, client, interaction, command, confirmed=confirmed)
         self._queue(run, at_once=command.opens_form)
+
+    async def decision(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        """Approve or Reject on an approval request: the value is the request's ref."""
+        await ack()
+        action = body["actions"][0]
+        approve = action.get("action_id") == approvals.APPROVE
+        ref = str(action.get("value", ""))[:32]
+        interaction = from_action(body, "button")
+        self._queue(partial(runner.run_decision, self.services, client, interaction, ref, approve))
 
     async def cancel(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()

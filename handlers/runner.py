@@ -26,8 +26,9 @@ from bot.pexip.resolve import Ambiguous, NoMatch
 from bot.services import Services
 from bot.slack.mrkdwn import plain
 from bot.slack.replies import Interaction, Message, Replies
+from bot.store.approvals import ApprovalRequest
 from bot.store.audit import new_correlation_id
-from handlers import blocks
+from handlers import approvals, blocks
 from handlers.conferences import conference_choices
 from handlers.context import (
     CommandFailed,
@@ -35,6 +36,7 @@ from handlers.context import (
     Context,
     Denied,
     Listing,
+    NeedsApproval,
     Outcome,
     Reported,
     Shown,
@@ -84,6 +86,7 @@ class Audited:
     outcome: messages.Outcome | None
     target: str = ""
     detail: str = ""
+    approved_by: str | None = None
 
 
 async def run(
@@ -94,23 +97,72 @@ async def run(
     *,
     typed: str = "",
     confirmed: bool = False,
+    approved: approvals.Approved | None = None,
 ) -> None:
     """Run one command for the person in `interaction`, answer them and audit it. `typed` is
-    the text of a typed command (the audit target of a usage error)."""
+    the text of a typed command (the audit target of a usage error); `approved`: a request a
+    second person approved (same ref, audited with who approved it)."""
     word = command.command or "unknown" if isinstance(command, UsageError) else command.word
     target = typed if isinstance(command, UsageError) or typed else command.to_text()
     if await refused_workspace(services, client, interaction, word, target):
         return
     replies = Replies(client, interaction)
-    reference = new_correlation_id()
+    reference = new_correlation_id() if approved is None else approved.request.ref
     if isinstance(command, UsageError):
         await _say(replies.private(Message(messages.usage(command.message))), reference)
         audited = Audited("invalid", typed, plain(command.message))
         await _audit(services, interaction, command.command or "unknown", audited, reference)
         return
-    audited = await _attempt(services, replies, reference, command, confirmed)
+    by = None if approved is None else approved.request.decided_by
+    audited = await _attempt(services, replies, reference, command, confirmed, by)
     if audited.outcome is not None:
         await _audit(services, interaction, command.word, audited, reference)
+
+
+async def run_decision(
+    services: Services, client: AsyncWebClient, interaction: Interaction, ref: str, approve: bool
+) -> None:
+    """An Approve or Reject click on a request: the clicker checked and the request claimed
+    (`approvals.decide`), then, approved, the stored command runs on the one path, for the
+    requester, confirmed already, under the request's ref."""
+    if await refused_workspace(services, client, interaction, "approval", f"request {ref}"):
+        return
+    replies = Replies(client, interaction)
+    try:
+        decided = await approvals.decide(services, client, interaction, ref, approve)
+    except Exception:
+        log.exception("could not decide the approval request %s", ref)
+        await _say(replies.private(Message(messages.internal_error(ref))), ref)
+        return
+    if isinstance(decided, approvals.Refusal):
+        await _say(replies.private(Message(approvals.refused_text(decided, ref))), ref)
+        request = decided.request
+        word, target = ("approval", "") if request is None else (request.word, request.target)
+        audited = Audited(decided.outcome, target, approvals.audit_detail(decided))
+        await _audit(services, interaction, word, audited, ref)
+        return
+    request = decided.request
+    if isinstance(decided, approvals.Rejected):
+        rejected = Audited("rejected", request.target, f"rejected by {interaction.user_id}")
+        requester = _as_requester(interaction, request)
+        await _audit(services, requester, request.word, rejected, ref)
+        return
+    requester = _as_requester(interaction, request)
+    await run(services, client, requester, decided.command, confirmed=True, approved=decided)
+
+
+def _as_requester(interaction: Interaction, request: ApprovalRequest) -> Interaction:
+    """The approved command runs as the requester's, in the request's channel; what only one
+    person should see goes to the approver who clicked (their response_url)."""
+    return Interaction(
+        user_id=request.requester,
+        channel_id=request.channel or interaction.channel_id,
+        team_id=request.team or interaction.team_id,
+        response_url=interaction.response_url,
+        source="approval",
+        user_team_id=interaction.user_team_id,
+        enterprise_id=interaction.enterprise_id,
+    )
 
 
 async def refused_workspace(
@@ -161,21 +213,35 @@ async def authorize(services: Services, interaction: Interaction, command: Comma
 
 
 async def _execute(
-    services: Services, replies: Replies, reference: str, command: Command, confirmed: bool
+    services: Services,
+    replies: Replies,
+    reference: str,
+    command: Command,
+    confirmed: bool,
+    approved_by: str | None = None,
 ) -> Outcome:
     grant = await authorize(services, replies.interaction, command)
-    ctx = Context(services, replies.interaction, replies, reference, grant, confirmed)
+    ctx = Context(
+        services, replies.interaction, replies, reference, grant, confirmed, command, approved_by
+    )
     outcome: Outcome = await REGISTRY.of(command).execute(ctx, command)
     return outcome
 
 
 async def _attempt(
-    services: Services, replies: Replies, reference: str, command: Command, confirmed: bool
+    services: Services,
+    replies: Replies,
+    reference: str,
+    command: Command,
+    confirmed: bool,
+    approved_by: str | None = None,
 ) -> Audited:
     """Authorize, run and reply; what to audit."""
     private, public = replies.private, replies.public
     try:
-        result = await _execute(services, replies, reference, command, confirmed)
+        result = await _execute(services, replies, reference, command, confirmed, approved_by)
+    except NeedsApproval as need:
+        return await _ask_approval(services, replies, reference, need)
     except UsageError as exc:
         await _say(private(Message(messages.usage(exc.message))), reference)
         return Audited("invalid", exc.target, plain(exc.message))
@@ -204,7 +270,25 @@ async def _attempt(
         log.exception("unexpected error running %s (ref %s)", command.word, reference)
         await _say(private(Message(messages.internal_error(reference))), reference)
         return Audited("error", "", f"internal error, ref {reference}")
-    return await _deliver(services, replies, reference, result)
+    audited = await _deliver(services, replies, reference, result)
+    return Audited(audited.outcome, audited.target, audited.detail, approved_by)
+
+
+async def _ask_approval(
+    services: Services, replies: Replies, reference: str, need: NeedsApproval
+) -> Audited:
+    """Instead of acting: the request, posted in the channel with Approve and Reject."""
+    rule = services.authorizer.policy.approval_for(need.command.permission or need.command.word)
+    assert rule is not None  # raised only when the policy names one
+    try:
+        detail = await approvals.ask(services, replies, reference, need, rule)
+    except Exception:
+        log.exception("could not ask for approval (ref %s)", reference)
+        await _say(replies.private(Message(messages.internal_error(reference))), reference)
+        return Audited("error", need.target, f"the approval request failed, ref {reference}")
+    if replies.interaction.source == "confirm":  # the confirmation was answered: taken away
+        await _say(replies.delete_source(), reference)
+    return Audited("pending", need.target, detail)
 
 
 async def _deliver(
@@ -276,6 +360,7 @@ async def _audit(
             target=audited.target,
             detail=audited.detail,
             correlation_id=reference,
+            approved_by=audited.approved_by,
         )
     except Exception:
         log.exception("could not write the audit entry (ref %s)", reference)

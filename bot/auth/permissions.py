@@ -196,6 +196,20 @@ class Authorizer:
                 names = self._policy.roles_of(user_id, await self._groups_of(user_id))
         return Grant(permission=permission, conferences=_scope_of(self._holding(permission, names)))
 
+    async def holds_role(self, user_id: str, roles: Iterable[str]) -> bool:
+        """Whether the user holds one of `roles` (directly, through "*", or through a user
+        group); False when Slack cannot say which groups they are in (fail closed)."""
+        wanted = set(roles)
+        if wanted.intersection(self._policy.roles_of(user_id)):
+            return True
+        if not wanted.intersection(self._policy.roles_through_groups):
+            return False
+        try:
+            groups = await self._groups_of(user_id)
+        except MembershipUnavailable:
+            return False
+        return bool(wanted.intersection(self._policy.roles_of(user_id, groups)))
+
     def _holding(self, permission: str, names: Iterable[str]) -> list[Role]:
         return [self._role(name) for name in names if self._role(name).grants(permission)]
 

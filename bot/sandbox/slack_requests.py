@@ -104,6 +104,32 @@ class SlackRequests:
         }
         return self.interact(payload, **signing)
 
+    def choose(
+        self, choice: dict[str, Any], label: str, *, user: str, channel: str, **signing: Any
+    ) -> httpx.Response:
+        """Pick the option whose label starts with `label` in a select menu (its dict from the
+        blocks, with block_id), as Slack sends it: the option under `selected_option`."""
+        option = next(o for o in choice["options"] if o["text"]["text"].startswith(label))
+        token = self._token()
+        payload = {
+            "type": "block_actions",
+            **self._actor(user),
+            "channel": {"id": channel},
+            "container": {"type": "message", "channel_id": channel, "is_ephemeral": True},
+            "trigger_id": f"trigger-{token}",
+            "response_url": self.response_url(token, channel=channel, user=user),
+            "actions": [
+                {
+                    "type": "static_select",
+                    "action_id": choice["action_id"],
+                    "block_id": choice.get("block_id", ""),
+                    "selected_option": option,
+                    "action_ts": str(time.time()),
+                }
+            ],
+        }
+        return self.interact(payload, **signing)
+
     def submit(
         self, view: dict[str, Any], values: dict[str, Any], *, user: str, **signing: Any
     ) -> httpx.Response:

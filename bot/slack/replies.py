@@ -19,7 +19,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from bot.slack.client import retry_handlers
 from bot.slack.mrkdwn import as_mrkdwn
 
-Source = Literal["slash", "button", "confirm", "modal", "options", "pick"]
+Source = Literal["slash", "button", "confirm", "modal", "options", "pick", "approval"]
 Blocks = list[dict[str, Any]]
 
 # The channel cannot take a bot message (bot not invited, a DM): answer through response_url.

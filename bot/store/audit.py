@@ -21,8 +21,10 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-from sqlalchemy import BigInteger, Integer, String, Text, insert
+from sqlalchemy import BigInteger, Integer, String, Text, insert, inspect
 from sqlalchemy import select as sa_select
+from sqlalchemy import text as sql
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from bot.health import metrics
@@ -40,6 +42,9 @@ class Outcome(StrEnum):
     ERROR = "error"
     DENIED = "denied"
     INVALID = "invalid"
+    PENDING = "pending"  # waiting for a second person's approval
+    REJECTED = "rejected"
+    EXPIRED = "expired"
 
 
 def new_correlation_id() -> str:
@@ -63,14 +68,16 @@ class AuditEntry(BaseModel):
     outcome: Outcome
     detail: str = ""
     correlation_id: str = Field(default_factory=new_correlation_id)
+    approved_by: str | None = None
 
     @field_validator("at")
     @classmethod
     def _in_utc(cls, value: datetime) -> datetime:
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
-    def as_json(self) -> dict[str, str]:
-        """The `pexbot audit --json` object, keys in the order INTERFACE §6 shows."""
+    def as_json(self) -> dict[str, str | None]:
+        """The `pexbot audit --json` object, keys in the order INTERFACE §6 shows; `ref` is the
+        reference shown to the user (a request and its approval share it)."""
         return {
             "at": self.at.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "user": self.user,
@@ -81,6 +88,8 @@ class AuditEntry(BaseModel):
             "detail": self.detail,
             "team": self.team,
             "correlation_id": self.correlation_id,
+            "ref": self.correlation_id,
+            "approved_by": self.approved_by,
         }
 
     def summary(self) -> Mrkdwn:
@@ -88,6 +97,8 @@ class AuditEntry(BaseModel):
         what = f"{self.command} {self.target}".strip()
         where = f" in {self.channel}" if self.channel else ""
         detail = f" — {self.detail}" if self.detail else ""
+        if self.approved_by:
+            detail += f" (approved by {self.approved_by})"
         line = (
             f"{self.outcome.value}: {self.user} {what}{where}{detail} (ref {self.correlation_id})"
         )
@@ -120,6 +131,7 @@ class AuditRow(_Base):
     outcome: Mapped[str] = mapped_column(String(16))
     detail: Mapped[str] = mapped_column(Text)
     correlation_id: Mapped[str] = mapped_column(String(32), index=True)
+    approved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     @staticmethod
     def columns(entry: AuditEntry) -> dict[str, Any]:
@@ -134,6 +146,7 @@ class AuditRow(_Base):
             "outcome": entry.outcome.value,
             "detail": storable(entry.detail),
             "correlation_id": storable(entry.correlation_id, 32),
+            "approved_by": None if entry.approved_by is None else storable(entry.approved_by, 64),
         }
 
     def entry(self) -> AuditEntry:
@@ -147,6 +160,7 @@ class AuditRow(_Base):
             outcome=Outcome(self.outcome),
             detail=self.detail,
             correlation_id=self.correlation_id,
+            approved_by=self.approved_by,
         )
 
 
@@ -185,6 +199,22 @@ class AuditStore(TableStore):
     def close(self) -> None:
         self._writer.close()
         self.dispose()
+
+    def _migrate(self) -> None:
+        """A table from before approvals lacks `approved_by`: added (nullable); another process
+        adding it at the same moment is no failure."""
+        if self._has_approved_by():
+            return
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(sql("ALTER TABLE audit_log ADD COLUMN approved_by VARCHAR(64)"))
+        except SQLAlchemyError:
+            if not self._has_approved_by():
+                raise
+
+    def _has_approved_by(self) -> bool:
+        columns = inspect(self._engine).get_columns(AuditRow.__tablename__)
+        return any(column["name"] == "approved_by" for column in columns)
 
     def _write(self, entries: list[AuditEntry]) -> None:
         self._run("written", self._insert, entries)
@@ -250,6 +280,7 @@ class Auditor:
         channel: str = "",
         team: str = "",
         correlation_id: str | None = None,
+        approved_by: str | None = None,
     ) -> AuditEntry:
         """Returns the stored entry; show `entry.correlation_id` in error messages."""
         entry = AuditEntry(
@@ -261,6 +292,7 @@ class Auditor:
             outcome=Outcome(outcome),
             detail=detail,
             correlation_id=correlation_id or new_correlation_id(),
+            approved_by=approved_by,
         )
         entry = self._scrubber.entry(entry)
         metrics.count_command(command, entry.outcome.value)

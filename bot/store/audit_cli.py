@@ -24,6 +24,9 @@ _OUTCOME_STYLES = {
     Outcome.ERROR: "red",
     Outcome.DENIED: "yellow",
     Outcome.INVALID: "magenta",
+    Outcome.PENDING: "cyan",
+    Outcome.REJECTED: "yellow",
+    Outcome.EXPIRED: "dim",
 }
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -117,7 +120,8 @@ def _table(entries: list[AuditEntry], since: datetime | None) -> Table:
         caption=None if entries else "no audit entries",
         show_lines=False,
     )
-    for name in ("At (UTC)", "User", "Channel", "Command", "Target", "Outcome", "Detail", "Ref"):
+    columns = ("At (UTC)", "User", "Channel", "Command", "Target", "Outcome", "Detail", "Ref")
+    for name in (*columns, "Approved by"):
         table.add_column(name, overflow="fold")
     for entry in entries:
         style = _OUTCOME_STYLES[entry.outcome]
@@ -130,5 +134,6 @@ def _table(entries: list[AuditEntry], since: datetime | None) -> Table:
             f"[{style}]{entry.outcome.value}[/]",
             escape(visible(entry.detail)),
             escape(visible(entry.correlation_id)),
+            escape(visible(entry.approved_by or "")),
         )
     return table

@@ -124,4 +124,8 @@ class TableStore:
             except SQLAlchemyError:
                 if not inspect(self._engine).has_table(self._table):
                     raise
+            self._migrate()
             self._schema_ready = True
+
+    def _migrate(self) -> None:
+        """Bring a table made by an older version up to date (once, after it is created)."""

@@ -114,8 +114,23 @@ class Seen:
             if near is not None and near not in context:
                 continue
             block_id = block.get("block_id", "")
-            found += [{**element, "block_id": block_id} for element in block["elements"]]
+            found += [
+                {**element, "block_id": block_id}
+                for element in block["elements"]
+                if element.get("type") == "button"
+            ]
         return found
+
+    def choice(self, message: Any, near: str) -> dict[str, Any]:
+        """The choice (a select menu) in the row that follows the line mentioning `near`."""
+        blocks = message.blocks or []
+        for index, block in enumerate(blocks):
+            context = blocks[index - 1].get("text", {}).get("text", "") if index else ""
+            if block.get("type") == "actions" and near in context:
+                for element in block["elements"]:
+                    if element.get("type") == "static_select":
+                        return {**element, "block_id": block.get("block_id", "")}
+        raise AssertionError(f"no choice near {near!r}")
 
 
 @pytest.fixture

@@ -278,7 +278,7 @@ async def test_no_secret_reaches_the_log_or_the_channel(store):
     )
 
     (stored,) = await store.recent()
-    text = " ".join(stored.as_json().values()) + channel.posts[0][1]
+    text = " ".join(str(value) for value in stored.as_json().values()) + channel.posts[0][1]
     assert "s3cr3t-pexip-pw" not in text
     assert "backup-passphrase-42" not in text
     assert "xoxb-" not in text

@@ -85,6 +85,8 @@ def test_json_prints_one_object_per_line_newest_first(audit_db):
         "detail": "",
         "team": "T0TEAM001",
         "correlation_id": "cid00000",
+        "ref": "cid00000",
+        "approved_by": None,
     }
     assert list(json.loads(lines[0]))[:7] == [
         "at",

@@ -1,0 +1,297 @@
+"""Two-person approval (INTERFACE §5 `approval`): the request, the Approve / Reject click, and
+the expiry.
+
+    a command the policy names reaches the point where it would call the node (`Context.send`)
+    → `ask`: the request is stored (`bot.store.approvals`), posted in the channel with Approve
+      and Reject, and audited `pending` under its ref
+    → a click: `decide` checks the clicker (not the requester; an approver role; the command's
+      permission on its conferences), then claims the request in the database: only the one
+      claim that changes the row goes on, so two clicks make one node call
+    → the runner runs the stored command for the requester, `approved_by` the clicker, under
+      the same ref; a Reject or the expiry updates the message and audits under the same ref.
+
+Every refusal is said privately and leaves the node untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import messages
+from bot.auth.permissions import ConferenceScope, Decision
+from bot.auth.policy import Approval
+from bot.services import Services
+from bot.slack.mrkdwn import Mrkdwn, code, join, mention, plain, render
+from bot.slack.replies import Interaction, Message, Replies
+from bot.store.approvals import ApprovalRequest, State
+from handlers import blocks
+from handlers.context import NeedsApproval
+from handlers.registry import Command, StaleButton, decode, encode
+
+log = logging.getLogger(__name__)
+
+APPROVE, REJECT = "approval_approve", "approval_reject"
+SWEEP_SECONDS = 2.0  # how often a serve process looks for requests whose time is up
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- asking ------------------------------------------------------------------------------------
+
+
+async def ask(
+    services: Services, replies: Replies, reference: str, need: NeedsApproval, rule: Approval
+) -> str:
+    """Store the request and post it in the channel; returns the audit detail."""
+    interaction = replies.interaction
+    now = utc_now()
+    request = ApprovalRequest(
+        ref=reference,
+        word=need.command.word,
+        permission=need.command.permission or need.command.word,
+        command=encode(need.command),
+        question=need.action,
+        target=need.target,
+        conferences=need.conferences,
+        approvers=rule.approvers,
+        requester=interaction.user_id,
+        team=interaction.team_id,
+        channel=interaction.channel_id or "",
+        created_at=now,
+        expires_at=now + timedelta(seconds=rule.expires),
+    )
+    await services.approvals.add(request)
+    ts = await replies.public(pending_message(request))
+    if ts:
+        await services.approvals.posted(reference, ts)
+    return f"waits for approval by {_roles(rule.approvers)} until {_time(request.expires_at)}"
+
+
+def _roles(names: tuple[str, ...]) -> str:
+    return " or ".join(names)
+
+
+def _time(moment: datetime) -> str:
+    return f"{moment:%H:%M:%S} UTC"
+
+
+def _asked(request: ApprovalRequest) -> Mrkdwn:
+    """ "<@U1> asks to end VMR_1": the question is the command's declared wording."""
+    return render("{} asks to {}", mention(request.requester), Mrkdwn(request.question))
+
+
+def pending_message(request: ApprovalRequest) -> Message:
+    minutes = max(1, round((request.expires_at - request.created_at).total_seconds() / 60))
+    text = render(
+        ":raised_hand: {}. It needs the approval of someone else with the {} role and the {} "
+        "permission, by {} (in {} min). (ref `{}`)",
+        _asked(request),
+        join(" or ", (code(name) for name in request.approvers)),
+        code(request.permission),
+        _time(request.expires_at),
+        minutes,
+        request.ref,
+    )
+    buttons: list[ButtonElement] = [
+        ButtonElement(text="Approve", action_id=APPROVE, value=request.ref, style="primary"),
+        ButtonElement(text="Reject", action_id=REJECT, value=request.ref, style="danger"),
+    ]
+    rows: list[Block] = [blocks.section(text), ActionsBlock(elements=buttons)]
+    return blocks.message(text, rows)
+
+
+def decided_message(request: ApprovalRequest) -> Message:
+    """The request's message once decided: who approved or rejected it, or that it expired."""
+    by = mention(request.decided_by) if request.decided_by else render("nobody")
+    outcome = {
+        "approved": render(":white_check_mark: Approved by {}", by),
+        "rejected": render(":x: Rejected by {}: nothing was done", by),
+        "expired": render(":hourglass: Expired at {}: nothing was done", _time(request.expires_at)),
+        "pending": render(":raised_hand: Waiting for approval"),
+    }[request.state]
+    text = render("{}. {}. (ref `{}`)", _asked(request), outcome, request.ref)
+    return blocks.message(text, [blocks.section(text)])
+
+
+async def show_decided(client: AsyncWebClient, request: ApprovalRequest) -> None:
+    """Edit the request's message in place (any process may: it is found by its channel and
+    ts in the database)."""
+    if not request.message_ts or not request.channel:
+        return
+    message = decided_message(request)
+    try:
+        await client.chat_update(
+            channel=request.channel, ts=request.message_ts, text=message.text, blocks=message.blocks
+        )
+    except Exception:
+        log.exception("could not update the approval request's message (ref %s)", request.ref)
+
+
+# --- a click ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """The click changes nothing: why (said privately), and how it is audited."""
+
+    said: Mrkdwn
+    outcome: messages.Outcome
+    request: ApprovalRequest | None = None
+
+
+@dataclass(frozen=True)
+class Approved:
+    """The click won: run `command` for the requester, approved by the clicker."""
+
+    request: ApprovalRequest
+    command: Command
+
+
+@dataclass(frozen=True)
+class Rejected:
+    request: ApprovalRequest
+
+
+async def decide(
+    services: Services, client: AsyncWebClient, interaction: Interaction, ref: str, approve: bool
+) -> Approved | Rejected | Refusal:
+    """Check the click, then claim the request; nothing reaches the node here."""
+    request = await services.approvals.get(ref)
+    if request is None:
+        return Refusal(render("No approval request has the ref `{}`.", ref[:32]), "invalid")
+    now = utc_now()
+    if request.state != "pending":
+        return Refusal(_already(request), "invalid", request)
+    if now >= request.expires_at:
+        await expire(services, client, request, now)
+        return Refusal(_expired(request), "invalid", request)
+    may, why = await _may_decide(services, interaction, request, approve)
+    if not may:
+        return Refusal(why, "denied", request)
+    state: State = "approved" if approve else "rejected"
+    if not await services.approvals.decide(ref, state, interaction.user_id, now):
+        latest = await services.approvals.get(ref) or request
+        if latest.state == "pending":  # not decided by anyone: its time ran out meanwhile
+            await expire(services, client, latest, utc_now())
+            return Refusal(_expired(latest), "invalid", latest)
+        return Refusal(_already(latest), "invalid", latest)
+    decided = await services.approvals.get(ref) or request
+    await show_decided(client, decided)
+    if not approve:
+        return Rejected(decided)
+    try:
+        command = decode(request.command).command
+    except StaleButton:  # stored by an older version that read commands differently
+        return Refusal(render("This request can no longer be run; ask again."), "error", decided)
+    return Approved(decided, command)
+
+
+def _already(request: ApprovalRequest) -> Mrkdwn:
+    by = mention(request.decided_by) if request.decided_by else render("nobody")
+    if request.state == "approved":
+        return render("Nothing more was done: this request was already approved by {}.", by)
+    if request.state == "rejected":
+        return render("Nothing was done: this request was rejected by {}.", by)
+    return _expired(request)
+
+
+def _expired(request: ApprovalRequest) -> Mrkdwn:
+    return render(
+        "Nothing was done: this request expired at {}. Ask again if it is still needed.",
+        _time(request.expires_at),
+    )
+
+
+async def _may_decide(
+    services: Services, interaction: Interaction, request: ApprovalRequest, approve: bool
+) -> tuple[bool, Mrkdwn]:
+    """An approver: not the requester, an approver role, and the command's permission on each
+    conference it acts on. A Reject also from the requester (withdrawing it)."""
+    user = interaction.user_id
+    if user == request.requester:
+        if not approve:
+            return True, render("")
+        return False, render(
+            "you asked for this yourself, so someone else with the {} role must approve it",
+            join(" or ", (code(name) for name in request.approvers)),
+        )
+    authorizer = services.authorizer
+    if not await authorizer.holds_role(user, request.approvers):
+        return False, render(
+            "approving or rejecting this request needs the {} role",
+            join(" or ", (code(name) for name in request.approvers)),
+        )
+    for decision in await _permission(services, interaction, request):
+        if not decision.allowed:
+            return False, render("{}", Mrkdwn(decision.detail))
+    return True, render("")
+
+
+async def _permission(
+    services: Services, interaction: Interaction, request: ApprovalRequest
+) -> list[Decision]:
+    """The clicker's decision on the command's permission, on every conference it acts on."""
+    authorizer, channel = services.authorizer, interaction.channel_id
+    user, permission = interaction.user_id, request.permission
+    if not request.conferences:
+        return [await authorizer.check(user, permission, channel_id=channel)]
+    decisions = []
+    for name in request.conferences:
+        scope = ConferenceScope(name=name, aliases=await services.conference_aliases.of(name))
+        decisions.append(
+            await authorizer.check(user, permission, channel_id=channel, conference=scope)
+        )
+    return decisions
+
+
+# --- expiry -----------------------------------------------------------------------------------
+
+
+async def expire(
+    services: Services, client: AsyncWebClient, request: ApprovalRequest, now: datetime
+) -> bool:
+    """Mark it expired (if nobody decided it first), edit its message, audit it `expired` under
+    its ref; True for the one caller that expired it."""
+    if not await services.approvals.decide(request.ref, "expired", "", now):
+        return False
+    expired = await services.approvals.get(request.ref) or request
+    await show_decided(client, expired)
+    try:
+        await services.auditor.record(
+            user=request.requester,
+            team=request.team,
+            channel=request.channel,
+            command=request.word,
+            outcome="expired",
+            target=request.target,
+            detail=f"nobody approved it by {_time(request.expires_at)}",
+            correlation_id=request.ref,
+        )
+    except Exception:
+        log.exception("could not write the audit entry (ref %s)", request.ref)
+    return True
+
+
+async def sweep(services: Services, client: AsyncWebClient) -> int:
+    """Expire every pending request whose time is up; how many this process expired."""
+    expired = 0
+    for request in await services.approvals.due(utc_now()):
+        expired += await expire(services, client, request, utc_now())
+    return expired
+
+
+def refused_text(refusal: Refusal, reference: str) -> Mrkdwn:
+    if refusal.outcome == "denied":
+        return messages.denied(refusal.said, reference)
+    return render(":information_source: {}", refusal.said)
+
+
+def audit_detail(refusal: Refusal) -> str:
+    return plain(refusal.said)
