@@ -142,13 +142,13 @@ DEFAULT_EXPIRY = 600.0  # `expires` defaults to 10m (INTERFACE §5)
 
 
 def _duration(value: Any) -> float:
-    """`10m`, `90s`, `1h`, or a number of seconds: at least 10 s, at most a day."""
+    """`10m`, `90s`, `1h`, or a number of seconds: at least 1 s, at most a day."""
     match = _DURATION.match(str(value)) if isinstance(value, str | int) else None
     if match is None or isinstance(value, bool):
         raise ValueError(f"'{value}' is not a duration such as 10m, 90s or 1h")
     seconds = float(int(match.group(1)) * _SECONDS[match.group(2)])
-    if not 10 <= seconds <= 86400:
-        raise ValueError(f"'{value}': an approval must expire between 10s and 1d after it is asked")
+    if not 1 <= seconds <= 86400:
+        raise ValueError(f"'{value}': an approval must expire between 1s and 1d after it is asked")
     return seconds
 
 

@@ -47,6 +47,8 @@ MAY = {  # permission → who holds it (SCOPED only on VMR_* and *@meet.example.
     "disconnect": {ADMIN, MODERATOR},
     "admit": {ADMIN, MODERATOR},
     "transfer": {ADMIN, MODERATOR},
+    "role": {ADMIN, MODERATOR, SCOPED},
+    "layout": {ADMIN, MODERATOR, SCOPED},
     "lock": {ADMIN, MODERATOR, SCOPED},
     "unlock": {ADMIN, MODERATOR, SCOPED},
     "mute-guests": {ADMIN, MODERATOR},
@@ -441,6 +443,66 @@ WAYS |= {
     participants.Admit: _on_participant(
         "admit", "participant_admit", "admitted", "participant/unlock", lambda t: WAITING
     ),
+    participants.SetRole: [
+        Way(
+            "typed",
+            typed_(lambda t: f'role "{t.person}" chair'),
+            lambda t: f"made {t.person} in {t.person_in} a host (chair)",
+            True,
+            "participant/role",
+        ),
+        Way(
+            "button",
+            button(
+                "participant_make_host",
+                lambda t: {
+                    "c": "role",
+                    "a": {"participant": {"query": participant_id(*_person(t))}, "role": "chair"},
+                    "r": {"c": "participants", "a": {"conference": conference_id(t.person_in)}},
+                },
+            ),
+            lambda t: f"made {t.person} in {t.person_in} a host (chair)",
+            True,
+            "participant/role",
+            then="replaced",
+        ),
+    ],
+    conferences.SetLayout: [
+        Way(
+            "typed",
+            typed_(lambda t: f"layout {t.conference} 1:7"),
+            lambda t: f"changed the layout of {t.conference} to 1:7",
+            True,
+            "conference/transform_layout",
+        ),
+        Way(
+            "choice",  # the listing's layout menu: the chosen option carries the command
+            lambda bot, user, t: bot.slack.choose(
+                {
+                    "action_id": "conference_layout",
+                    "options": [
+                        {
+                            "text": {"type": "plain_text", "text": "5:7 · Adaptive Composition"},
+                            "value": json.dumps(
+                                {
+                                    "c": "layout",
+                                    "a": {
+                                        "conference": conference_id(t.conference),
+                                        "layout": "5:7",
+                                    },
+                                }
+                            ),
+                        }
+                    ],
+                },
+                "5:7",
+                user=user,
+            ),
+            lambda t: f"changed the layout of {t.conference} to 5:7",
+            True,
+            "conference/transform_layout",
+        ),
+    ],
     conferences.Lock: _on_conference("lock", "conference_lock", "locked", "conference/lock"),
     conferences.Unlock: _on_conference(
         "unlock", "conference_unlock", "unlocked", "conference/unlock"
@@ -470,6 +532,8 @@ PERMISSION = {  # by hand, INTERFACE §5: the command words, `backup` and `resto
     participants.Admit: "admit",
     participants.Transfer: "transfer",
     OpenTransferForm: "transfer",
+    participants.SetRole: "role",
+    conferences.SetLayout: "layout",
     conferences.Lock: "lock",
     conferences.Unlock: "unlock",
     conferences.MuteGuests: "mute-guests",
@@ -513,6 +577,7 @@ PARTICIPANT_COMMANDS = {
     participants.Disconnect,
     participants.Admit,
     participants.Transfer,
+    participants.SetRole,
 }
 HIDDEN = ("Frank Ng", "Eve Adams")  # participants of Board_Room, outside SCOPED's scope
 
