@@ -17,6 +17,8 @@ mute Bob
 sync 99
 end VMR_2
 1
+:as bea
+1
 """
 
 
@@ -50,9 +52,25 @@ def test_scripted_session_shows_listings_buttons_denials_and_errors(tmp_path: Pa
     assert "Not allowed: you need the `mute` permission" in out
     # the node's refusal is said in the channel, in plain words
     assert "@Ada Admin tried to sync template 99, but it did not happen." in out
-    # a confirmation before ending a conference, then the outcome
+    # a confirmation before ending a conference, then a second admin's approval, then the outcome
     assert "End VMR_2 for 2 participants?" in out
-    assert "@Ada Admin ended VMR_2." in out
+    assert "@Ada Admin asks to end VMR_2" in out and "[1] Approve" in out
+    assert "@Ada Admin ended VMR_2. (approved by @Bea Approver)" in out
+    assert "Approved by @Bea Approver" in out  # the request, updated in place
+
+
+def test_a_request_made_as_one_user_is_approved_as_another(tmp_path: Path) -> None:
+    script = ":as max\nend VMR_1\n1\n1\n:as ada\n1\nlayout VMR_1 1:7\nconferences\n5\n2\n"
+    result = run_demo(script, tmp_path)
+    out = result.stdout
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in out + result.stderr
+    assert "@Max Moderator asks to end VMR_1" in out
+    assert "you asked for this yourself" in out  # Max's own Approve changes nothing
+    assert "@Max Moderator ended VMR_1. (approved by @Ada Admin)" in out
+    assert "@Ada Admin changed the layout of VMR_1 to 1:7" not in out  # VMR_1 has ended
+    assert "[5] Layout…" in out and "1. 1:0 · Main speaker only" in out
+    assert "@Ada Admin changed the layout of VMR_2 to 1:7." in out
 
 
 def test_demo_can_start_as_another_user(tmp_path: Path) -> None:

@@ -131,12 +131,29 @@ class Session:
             self.console.print(f"No button {number}.")
             return
         button, label = self.buttons[number - 1]
+        if button.get("type") == "static_select":
+            self._choose(button)
+            return
         dialog = button.get("confirm")
         if dialog and not self._confirmed(dialog):
             self.console.print("Cancelled.")
             return
         self.console.print(f"(pressed {label})", style="dim")
         response = self._requests.click(button, user=self.user.id, channel=CHANNEL)
+        self._after(response.status_code)
+
+    def _choose(self, menu: dict[str, Any]) -> None:
+        """A menu (the layouts): list its options, send the one picked."""
+        options = menu.get("options", [])
+        for index, option in enumerate(options, 1):
+            self.console.print(f"  {index}. {option['text']['text']}", markup=False)
+        answer = (self.ask("Which one? ") or "").strip()
+        if not answer.isdigit() or not 1 <= int(answer) <= len(options):
+            self.console.print("Cancelled.")
+            return
+        label = options[int(answer) - 1]["text"]["text"]
+        self.console.print(f"(chose {label})", style="dim", markup=False)
+        response = self._requests.choose(menu, label, user=self.user.id, channel=CHANNEL)
         self._after(response.status_code)
 
     def _confirmed(self, dialog: dict[str, Any]) -> bool:
@@ -219,6 +236,8 @@ class Session:
 
     def _number(self, element: dict[str, Any], block: dict[str, Any]) -> str:
         label = element.get("text", {}).get("text", "?")
+        if element.get("type") == "static_select":
+            label = element.get("placeholder", {}).get("text", "Choose") + "…"
         self.buttons.append(({**element, "block_id": block.get("block_id", "")}, label))
         return f"[{len(self.buttons)}] {label}"
 

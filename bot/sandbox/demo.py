@@ -37,6 +37,7 @@ class DemoUser:
 
 USERS = (
     DemoUser("U0ADMIN01", "Ada Admin", "admin"),
+    DemoUser("U0ADMIN02", "Bea Approver", "second admin"),
     DemoUser("U0MOD0001", "Max Moderator", "moderator"),
     DemoUser("U0VMR0001", "Val VMR-moderator", "moderator of VMR_* only"),
     DemoUser("U0VIEW001", "Vic Viewer", "viewer"),
