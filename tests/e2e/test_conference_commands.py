@@ -49,7 +49,7 @@ def test_participants_lists_name_role_protocol_and_state_with_buttons(bot: Bot, 
     listing = seen.private("VMR_1: 3 participants")
     assert "*Alice Parkes* · chair · SIP · unmuted, presenting" in listing.text
     assert "*Bob Smith* · guest · WebRTC · unmuted" in listing.text
-    assert seen.labels(listing, near="Bob Smith") == ["Mute", "Disconnect", "Transfer"]
+    assert seen.labels(listing, near="Bob Smith") == ["Mute", "Make host", "Disconnect", "Transfer"]
     disconnect = seen.button(listing, "Disconnect", near="Bob Smith")
     assert disconnect["confirm"]["text"]["text"] == "Disconnect Bob Smith from VMR_1?"
     assert seen.in_channel() == []

@@ -48,7 +48,7 @@ def test_the_roster_shows_who_muted_whom_hold_and_no_media_without_calling_it_co
     # connected with `has_media: false` (facts §1): in the room, not "connecting"
     assert "*Bob Smith* · guest · WebRTC · unmuted, no audio or video" in vmr1.text
     assert "connecting" not in vmr1.text
-    assert seen.labels(vmr1, near="Carol Diaz") == ["Mute", "Disconnect", "Transfer"]
+    assert seen.labels(vmr1, near="Carol Diaz") == ["Mute", "Make host", "Disconnect", "Transfer"]
 
     bot.slack.command("participants VMR_2", user=MODERATOR)
     vmr2 = seen.private("VMR_2: 2 participants")
@@ -222,7 +222,7 @@ def test_a_leg_that_cannot_be_disconnected_gets_no_button_and_typed_disconnect_i
 
     bot.slack.command("participants VMR_1", user=MODERATOR)
     listing = seen.private("VMR_1: 4 participants")
-    assert seen.labels(listing, near="Dana Ruiz") == ["Mute", "Transfer"]
+    assert seen.labels(listing, near="Dana Ruiz") == ["Mute", "Make host", "Transfer"]
 
     bot.slack.command("disconnect Dana", user=MODERATOR)
     refusal = seen.private("Dana Ruiz in VMR_1 cannot be disconnected")
