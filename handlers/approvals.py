@@ -212,15 +212,21 @@ def _expired(request: ApprovalRequest) -> Mrkdwn:
 async def _may_decide(
     services: Services, interaction: Interaction, request: ApprovalRequest, approve: bool
 ) -> tuple[bool, Mrkdwn]:
-    """An approver: not the requester, an approver role, and the command's permission on each
-    conference it acts on. A Reject also from the requester (withdrawing it)."""
+    """An approver: not the requester (whose own click changes nothing, INTERFACE §5), an
+    approver role, and the command's permission on each conference it acts on."""
     user = interaction.user_id
     if user == request.requester:
-        if not approve:
-            return True, render("")
+        roles = join(" or ", (code(name) for name in request.approvers))
+        if approve:
+            return False, render(
+                "you asked for this yourself, so someone else with the {} role must approve it",
+                roles,
+            )
         return False, render(
-            "you asked for this yourself, so someone else with the {} role must approve it",
-            join(" or ", (code(name) for name in request.approvers)),
+            "you asked for this yourself: someone else with the {} role may reject it, "
+            "or it expires at {}",
+            roles,
+            _time(request.expires_at),
         )
     authorizer = services.authorizer
     if not await authorizer.holds_role(user, request.approvers):

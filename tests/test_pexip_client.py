@@ -241,7 +241,7 @@ def test_commands_validate_before_sending() -> None:
         commands.Dial(conference_alias="a@b", destination="x", node="10.0.0.1", protocol="skype")  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="participant_id"):
         commands.MuteParticipant(participant_id="alice")  # type: ignore[arg-type]
-    assert len(commands.ALL_COMMANDS) == 14
+    assert len(commands.ALL_COMMANDS) == 16  # the classic 14, participant/role, transform_layout
 
 
 # --- errors: each class, worded without secrets ---------------------------------------------------

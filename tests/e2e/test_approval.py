@@ -89,6 +89,8 @@ def test_the_requester_and_people_without_an_approver_role_cannot_approve(
 
     bot.slack.click(seen.button(request, "Approve"), user=MODERATOR)
     seen.private("you asked for this yourself, so someone else with the `admin` role")
+    bot.slack.click(seen.button(request, "Reject"), user=MODERATOR)
+    seen.private("someone else with the `admin` role may reject it, or it expires at")
     bot.slack.click(seen.button(request, "Approve"), user=VIEWER)
     seen.private("approving or rejecting this request needs the `admin` role")
 

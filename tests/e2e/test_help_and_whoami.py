@@ -55,7 +55,8 @@ def test_whoami_lists_roles_and_their_scopes(bot: Bot, seen: Seen) -> None:
 
     shown = seen.private(f"You are <@{SCOPED}>.")
     assert (
-        "*vmr-moderator*: `conferences`, `participants`, `mute`, `unmute`, `lock`, `unlock`"
+        "*vmr-moderator*: `conferences`, `participants`, `mute`, `unmute`, `role`, `layout`,"
+        " `lock`, `unlock`"
         " — on `VMR_*`, `*@meet.example.com`"
     ) in shown.shown
 

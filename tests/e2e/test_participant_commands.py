@@ -10,8 +10,8 @@ from tests.fixtures.bot import ADMIN, MODERATOR, POLICY, SCOPED, VIEWER, Bot
 
 # The scoped VMR moderator may also transfer, still only within VMR_* and *@meet.example.com.
 SCOPED_TRANSFER_POLICY = POLICY.replace(
-    "allow: [conferences, participants, mute, unmute, lock, unlock]",
-    "allow: [conferences, participants, mute, unmute, lock, unlock, transfer]",
+    "allow: [conferences, participants, mute, unmute, lock, unlock, role, layout]",
+    "allow: [conferences, participants, mute, unmute, lock, unlock, role, layout, transfer]",
 )
 
 

@@ -20,8 +20,8 @@ from tests.fixtures.bot import ADMIN, MODERATOR, POLICY, SCOPED, Bot, serve_bot
 from tests.fixtures.simulator import PASSWORD, USERNAME, SimulatorHandle
 
 SCOPED_DIALLER = POLICY.replace(
-    "allow: [conferences, participants, mute, unmute, lock, unlock]",
-    "allow: [conferences, participants, mute, unmute, lock, unlock, dial, transfer]",
+    "allow: [conferences, participants, mute, unmute, lock, unlock, role, layout]",
+    "allow: [conferences, participants, mute, unmute, lock, unlock, role, layout, dial, transfer]",
 )
 FRANK = stable_id("participant", "Board_Room", "Frank Ng")
 

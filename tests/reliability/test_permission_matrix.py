@@ -680,8 +680,8 @@ def _saw_it_refused(
 # --- the paths an attacker tried (issue 19), each row stating what reached the node -------------
 
 SCOPED_DIALLER = POLICY.replace(
-    "allow: [conferences, participants, mute, unmute, lock, unlock]",
-    "allow: [conferences, participants, mute, unmute, lock, unlock, dial, transfer]",
+    "allow: [conferences, participants, mute, unmute, lock, unlock, role, layout]",
+    "allow: [conferences, participants, mute, unmute, lock, unlock, role, layout, dial, transfer]",
 )
 BOTS: dict[str, dict[str, str]] = {  # how each row's bot is configured
     "matrix": {"BACKUP_NOW_COOLDOWN": "0"},
@@ -923,7 +923,7 @@ def test_a_scoped_role_granting_node_wide_permissions_stops_start_up(launch: Lau
     from bot.auth.policy import PolicyError
 
     policy = POLICY.replace(
-        "allow: [conferences, participants, mute, unmute, lock, unlock]",
+        "allow: [conferences, participants, mute, unmute, lock, unlock, role, layout]",
         "allow: [mute, sync, backup, restore]",
     )
     with pytest.raises(PolicyError, match="role 'vmr-moderator': sync, backup, restore act on"):
