@@ -107,6 +107,19 @@ def _answer(state: _WatchedState, request: list[Any]) -> Any:
         return {channel: asdict(outcome) for channel, outcome in found.items()}
     if kind == "calls":
         return dict(Counter(call.method for call in state.calls()))
+    if kind == "messages":  # channel messages posted or edited: when, which, what
+        return [
+            {
+                "method": call.method,
+                "at": call.at,
+                "channel": call.params.get("channel"),
+                "ts": call.params.get("ts"),
+                "text": str(call.params.get("text") or ""),
+                "status": call.status,
+            }
+            for call in state.calls()
+            if call.method in ("chat.postMessage", "chat.update")
+        ]
     if kind == "forget":
         state.forget()
         return None
@@ -187,6 +200,12 @@ class Fixtures:
         """Slack API calls since the last `forget`, by method."""
         calls: dict[str, int] = self._call("calls")
         return calls
+
+    def messages(self) -> list[dict[str, Any]]:
+        """chat.postMessage and chat.update calls since the last `forget`: method, `at`
+        (monotonic, the bench's clock), channel, ts, text, status."""
+        found: list[dict[str, Any]] = self._call("messages")
+        return found
 
     def forget(self) -> None:
         """Drop what the stand-in recorded (keeps its memory flat over a long run)."""

@@ -29,6 +29,10 @@ class Plan:
     startup_load: int = 1000
     startup_load_concurrency: int = 10
     outcome_timeout: float = 180.0
+    events_per_second: int = 200
+    events_seconds: float = 10.0
+    lobby_guests: int = 100
+    roster_joins: int = 100
 
 
 QUICK = Plan(
@@ -47,5 +51,8 @@ QUICK = Plan(
     startup_starts=1,
     startup_load=20,
     outcome_timeout=30.0,
+    events_seconds=1.0,
+    lobby_guests=5,
+    roster_joins=20,
 )
 FULL = Plan()

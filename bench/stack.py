@@ -24,12 +24,18 @@ from bench.results import CaseResult
 from bot.sandbox.simulator.client import SimulatorControl
 
 BENCH_USER = "U0BENCH01"
+LIVE_CHANNEL = "C0BENCHLV"
+"""Where the live-meeting messages of the `events` case go (the policy's `watch`)."""
 POLICY = f"""\
 roles:
   admin:
     allow: ["*"]
 assign:
   admin: [{BENCH_USER}]
+watch:
+  - conferences: ["Bench_*"]
+    channel: {LIVE_CHANNEL}
+    show: [lobby, roster, started]
 """
 PARTICIPANTS = "/api/admin/status/v1/participant/"
 COMMANDS = "/api/admin/command/v1/participant/"

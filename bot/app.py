@@ -20,7 +20,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.auth.permissions import Authorizer, load_policy
 from bot.auth.teams import TeamGate
 from bot.backup.history import BackupHistory
-from bot.config import ConfigError, Settings, SlackSettings
+from bot.config import ConfigError, EventSettings, Settings, SlackSettings
+from bot.events.receiver import EventInbox
+from bot.events.records import LiveRecords
 from bot.pexip.client import PexipClient
 from bot.services import BackupServices, Periodic, Services
 from bot.slack.client import slack_client as make_slack_client
@@ -59,6 +61,7 @@ class Runtime:
     store: AuditStore
     once: Once
     _repeating: list[asyncio.Task[None]] = field(default_factory=list)
+    events: EventSettings | None = None
 
     async def open(self) -> None:
         """Inside the event loop, before serving: one keep-alive HTTP session for every Slack
@@ -81,6 +84,11 @@ class Runtime:
         await asyncio.gather(*self._repeating, return_exceptions=True)
         self._repeating = []
         await self.services.drain()
+        if self.services.events is not None:
+            await self.services.events.close()
+        if self.services.live_records is not None:
+            await self.services.live_records.written()
+            self.services.live_records.close()
         if self.web.session is not None:
             await self.web.session.close()
         await self.services.pexip.close()
@@ -115,6 +123,7 @@ def _secrets(settings: Settings) -> list[object]:
         settings.slack_app_token,
         settings.pexip_password,
         settings.backup_passphrase,
+        settings.pexip_events_password,
     ]
 
 
@@ -146,6 +155,10 @@ def build_runtime(settings: Settings, install: Install | None = None) -> Runtime
         backup=backup,
         teams=TeamGate(web, slack.allowed_teams),
     )
+    events = settings.events()
+    if events is not None:
+        services.events = EventInbox()
+        services.live_records = LiveRecords(settings.database_url)
     signing = slack.signing_secret.get_secret_value() if slack.signing_secret else None
     bolt = AsyncApp(
         client=web,
@@ -158,7 +171,9 @@ def build_runtime(settings: Settings, install: Install | None = None) -> Runtime
         raise_error_for_unhandled_request=True,
     )
     (install or installed_listeners())(bolt, services)
-    return Runtime(settings, slack, services, bolt, web, store, Once(settings.database_url))
+    return Runtime(
+        settings, slack, services, bolt, web, store, Once(settings.database_url), events=events
+    )
 
 
 def _poster(web: AsyncWebClient):  # type: ignore[no-untyped-def]

@@ -47,7 +47,7 @@ from bot.config import (
     transport_warnings,
 )
 from bot.messages import read_failed
-from bot.pexip import errors, status
+from bot.pexip import errors, event_sinks, status
 from bot.pexip.client import PexipClient, RetryPolicy
 from bot.store.audit import AuditError, AuditStore, Scrubber
 
@@ -72,6 +72,7 @@ NODE = "management node"
 SLACK = "Slack"
 BACKUPS = "backups"
 HEALTH = "health alerts"
+EVENTS = "event sink"
 
 _CONFIG_INVALID = "configuration invalid"
 _SLACK_AUTH_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked"}
@@ -215,13 +216,15 @@ def _count(number: int, noun: str) -> str:
 async def _remote_checks(loaded: _Loaded, settings: Settings) -> list[CheckResult]:
     node = check_node(loaded.pexip) if loaded.pexip else None
     slack = check_slack(loaded.slack) if loaded.slack else None
-    return list(
-        await asyncio.gather(
-            _guarded_async(DATABASE, check_database(settings.database_url)),
-            _guarded_async(NODE, node),
-            _guarded_async(SLACK, slack),
-        )
-    )
+    checks = [
+        _guarded_async(DATABASE, check_database(settings.database_url)),
+        _guarded_async(NODE, node),
+        _guarded_async(SLACK, slack),
+    ]
+    if settings.pexip_events_username or settings.pexip_events_password:  # live events on
+        sink = check_event_sink(settings, loaded.pexip) if loaded.pexip else None
+        checks.append(_guarded_async(EVENTS, sink))
+    return list(await asyncio.gather(*checks))
 
 
 async def check_database(url: str) -> CheckResult:
@@ -262,6 +265,31 @@ async def check_node(pexip: PexipSettings) -> CheckResult:
         f"accepted, {_count(len(running), 'conference')} running"
     )
     return CheckResult.passed(NODE, detail, transport_warnings(pexip))
+
+
+async def check_event_sink(settings: Settings, pexip: PexipSettings) -> CheckResult:
+    """Whether the node has an event sink pointing at PUBLIC_URL/pexip/events, and where."""
+    if settings.public_url is None:
+        return CheckResult.failed(
+            EVENTS, "PUBLIC_URL is not set: the node cannot be told where to send events"
+        )
+    url = event_sinks.events_url(str(settings.public_url))
+    try:
+        async with PexipClient(pexip, retry=RetryPolicy(attempts=1)) as client:
+            sink, where = await event_sinks.attached_to(client, url)
+    except errors.PexipError as exc:
+        return CheckResult.failed(EVENTS, read_failed(exc))
+    if sink is None:
+        return CheckResult.failed(
+            EVENTS, f"no event sink on the node posts to {url}: run `pexbot events register`"
+        )
+    if not where:
+        return CheckResult.failed(
+            EVENTS,
+            f"the event sink {sink.name} posts to {url} but no system location uses it: "
+            "run `pexbot events register`",
+        )
+    return CheckResult.passed(EVENTS, f"{sink.name} posts to {url}, attached to {', '.join(where)}")
 
 
 async def check_slack(slack: SlackSettings) -> CheckResult:

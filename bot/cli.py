@@ -57,6 +57,12 @@ def _check(args: argparse.Namespace) -> int:
     return run_check()
 
 
+def _events_register(args: argparse.Namespace) -> int:
+    from bot.events.register import run_register
+
+    return run_register(Settings.load(), args.location or [])
+
+
 def _demo(args: argparse.Namespace) -> int:
     from bot.sandbox.console import run_demo
 
@@ -119,6 +125,18 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="validate configuration, permissions, database, management node and Slack"
     )
     check.set_defaults(handler=_check)
+
+    events = commands.add_parser("events", help="the management node's event sink (live meetings)")
+    events_commands = events.add_subparsers(dest="events_command", required=True, metavar="ACTION")
+    register = events_commands.add_parser(
+        "register",
+        help="create or update the event sink pointing at PUBLIC_URL/pexip/events and attach "
+        "it to system locations (all when none is named)",
+    )
+    register.add_argument(
+        "--location", action="append", metavar="NAME", help="a system location (repeatable)"
+    )
+    register.set_defaults(handler=_events_register)
 
     demo = commands.add_parser(
         "demo", help="try pexbot locally: simulator, Slack stand-in and an interactive console"

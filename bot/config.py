@@ -85,6 +85,15 @@ class BackupSettings(BaseModel):
     now_cooldown: timedelta = timedelta(minutes=10)
 
 
+class EventSettings(BaseModel):
+    """Basic credentials the node's event sink presents at POST /pexip/events."""
+
+    model_config = ConfigDict(frozen=True)
+
+    username: str
+    password: SecretStr
+
+
 def _blank_is_unset(value: Any) -> Any:
     return None if isinstance(value, str) and not value.strip() else value
 
@@ -133,6 +142,9 @@ class Settings(BaseSettings):
     ops_channel: str | None = None
     license_alert_percent: Annotated[int, Field(ge=1, le=100)] = 80
     health_poll_seconds: Annotated[int, Field(ge=10, le=86400)] = 60
+    public_url: AnyHttpUrl | None = None
+    pexip_events_username: str | None = None
+    pexip_events_password: SecretStr | None = None
 
     log_level: str = "INFO"
 
@@ -151,6 +163,9 @@ class Settings(BaseSettings):
         "backup_channel",
         "backup_download_dir",
         "ops_channel",
+        "public_url",
+        "pexip_events_username",
+        "pexip_events_password",
         mode="before",
     )(_blank_is_unset)
 
@@ -252,6 +267,16 @@ class Settings(BaseSettings):
                 if self.slack_allowed_teams
                 else None
             ),
+        )
+
+    def events(self) -> EventSettings | None:
+        """The event sink's credentials (INTERFACE §8), or None: live events are off."""
+        if self.pexip_events_username is None and self.pexip_events_password is None:
+            return None
+        self._require("pexip_events_username", "pexip_events_password")
+        assert self.pexip_events_username is not None and self.pexip_events_password is not None
+        return EventSettings(
+            username=self.pexip_events_username, password=self.pexip_events_password
         )
 
     def backup(self) -> BackupSettings:

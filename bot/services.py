@@ -17,6 +17,9 @@ from bot.backup.gate import ManualBackups
 from bot.backup.history import BackupHistory
 from bot.command_queue import CommandQueue
 from bot.config import BackupSettings
+from bot.events.intents import Intents
+from bot.events.receiver import EventInbox
+from bot.events.records import LiveRecords
 from bot.pexip.client import PexipClient
 from bot.store.approvals import ApprovalStore
 from bot.store.audit import Auditor
@@ -63,6 +66,9 @@ class Services:
     backup: BackupServices | None = None
     teams: TeamGate | None = None
     commands: CommandQueue = field(default_factory=CommandQueue)
+    events: EventInbox | None = None  # live meetings on (PEXIP_EVENTS_* set)
+    live_records: LiveRecords | None = None
+    intents: Intents = field(default_factory=Intents)
     conference_aliases: ConferenceAliases = field(init=False)
     periodic: list[Periodic] = field(default_factory=list)  # run by each serve process (`bot.app`)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)

@@ -10,6 +10,7 @@ command, every button action id the declarations offer, the forms and their pick
     health.py        status
     backups.py       backup now | list | restore
     approvals.py     two-person approval: the request, Approve / Reject, the expiry sweep
+    live.py          live meetings: lobby cards (the Admit / Disconnect buttons above), rosters
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from handlers import (
     dialling,
     health,
     help,
+    live,
     modals,
     participants,
 )
@@ -56,3 +58,4 @@ def register(app: Any, services: Services) -> None:
     app.view(modals.TRANSFER_CALLBACK)(on.transfer_submitted)
     app.options(modals.CONFERENCE_OPTIONS)(on.conference_options)
     app.error(on.unhandled)  # what no listener above takes: acknowledged (the app raises it)
+    live.install(services, app.client)

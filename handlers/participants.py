@@ -104,7 +104,9 @@ async def listing(ctx: Context, command: Participants) -> Listing:
     return Listing(shown, conference.name)
 
 
-def row_buttons(participant: Participant, may: set[str], refresh: Command) -> list[ButtonElement]:
+def row_buttons(
+    participant: Participant, may: set[str] | frozenset[str], refresh: Command | None
+) -> list[ButtonElement]:
     """Only what the viewer may do and the node says this leg supports."""
     ref = ParticipantRef(query=participant.id)
     who = render("Disconnect {} from {}?", participant.label, participant.conference)
@@ -238,6 +240,7 @@ async def on_participant(ctx: Context, command: ParticipantCommand) -> Done:
     node_command = _NODE_COMMAND[type(command)](participant_id=participant.id)
     whom = messages.whom(participant.label, participant.conference)
     target = participant_target(participant)
+    ctx.services.intents.note(command.word, participant.id, ctx.interaction.user_id)
     await ctx.send(node_command, ctx.attempt(command, whom), target)
     return Done(Message(ctx.done(command, whom)), target)
 

@@ -23,6 +23,7 @@ TARGETS = {
     "backup": 2,  # RSS growth, speed
     "busy": 1,  # overhead while a backup downloads, against idle
     "startup": 0,
+    "events": 4,  # ingest p99, lobby card p95, roster edits, no status-API request
 }
 
 

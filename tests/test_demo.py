@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -128,3 +129,38 @@ def test_node_health_alerts_appear_and_clear_in_the_ops_channel(tmp_path: Path) 
     assert "pexconf-lon-1 (London) entered maintenance mode" in out
     assert "Pexip Infinity status" in out and "maintenance mode: maintenance from the demo" in out
     assert "Call (port) 90% (90 of 100)" in out
+
+
+def test_a_guest_in_the_lobby_gets_a_card_admitted_by_number_and_the_roster_follows(
+    tmp_path: Path,
+) -> None:
+    """Driven line by line, as a person reads the screen: the card's Admit number depends on
+    how many buttons the roster above it shows."""
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "bot", "demo"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "COLUMNS": "200"},
+    )
+    assert demo.stdin is not None and demo.stdout is not None
+    try:
+        demo.stdin.write(":guest Gail Guest\n")
+        demo.stdin.flush()
+        shown = ""
+        card = "Gail Guest is waiting to join Board_Room."
+        admit = re.compile(r"\[(\d+)\] Admit   \[\d+\] Disconnect")
+        while (found := admit.search(shown.partition(card)[2])) is None:
+            line = demo.stdout.readline()
+            assert line, f"the demo ended before the card: {shown}"
+            shown += line
+        out, err = demo.communicate(f"{found.group(1)}\n", timeout=60)
+    finally:
+        demo.kill()
+    assert demo.returncode == 0, err
+    assert "@Ada Admin admitted Gail Guest in Board_Room." in out
+    assert "Gail Guest was admitted to Board_Room by @Ada Admin." in out
+    roster = out.rsplit("Board_Room: 3 participants", 1)[1]
+    assert "Gail Guest · guest · WebRTC · unmuted " in roster

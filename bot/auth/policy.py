@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from fnmatch import fnmatchcase
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -169,6 +169,23 @@ def _approved_permission(name: str) -> str:
     )
 
 
+Show = Literal["lobby", "roster", "started"]
+SHOWN: tuple[Show, ...] = ("lobby", "roster", "started")
+
+
+class Watch(BaseModel):
+    """One entry under `watch` (INTERFACE §8): live messages about these conferences, here."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    conferences: Annotated[tuple[Glob, ...], Field(min_length=1)]
+    channel: ChannelId
+    show: Annotated[tuple[Show, ...], Field(min_length=1)] = SHOWN
+
+    def covers(self, conference: ConferenceScope) -> bool:
+        return scope_covers(self.conferences, conference)
+
+
 class Policy(BaseModel):
     """The whole file. Default deny: a user holds exactly the roles assigned to them."""
 
@@ -184,6 +201,8 @@ class Policy(BaseModel):
     def approval_for(self, permission: str) -> Approval | None:
         """The two-person rule for a permission, if the file names one."""
         return self.approval.get(permission)
+
+    watch: tuple[Watch, ...] = ()
 
     @cached_property
     def group_refs(self) -> frozenset[str]:

@@ -286,6 +286,12 @@ class PexipClient:
             headers=form.headers(),
         )
 
+    async def write(
+        self, method: str, path: str, body: dict[str, Any], *, operation: str
+    ) -> httpx.Response:
+        """POST, PUT or PATCH a configuration resource, once (a change is never retried)."""
+        return await self._send(method, path, operation=operation, json=body)
+
     async def delete(self, path: str, *, operation: str) -> None:
         """DELETE once; a second try after an unanswered first could hit 404, so no retry."""
         await self._send("DELETE", path, operation=operation)

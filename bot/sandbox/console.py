@@ -33,6 +33,7 @@ Ask = Callable[[str], str | None]
 CONSOLE_HELP = """\
 Type what you would type in Slack, e.g. `/pexip conferences` (the `/pexip` is optional).
 A number presses that button. `:as <name|role|id>` switches user, `:users` lists them,
+`:guest <name>` makes a guest call into the locked Board_Room (a lobby card appears),
 `:help` shows this, `:quit` (or Ctrl-D) leaves.
 Node health: `:alarm <name>`, `:clear`, `:licence port 90`, `:maintenance 2 on|off`,
 `:sync 3 SYNC_FAILED` change the simulated node and poll it as the clock does (alerts in #ops)."""
@@ -103,6 +104,13 @@ class Session:
             if problem:
                 self.console.print(escape(problem))
             self._show_new(patience=2.0)
+        elif word == ":guest":
+            name = rest.strip().strip('"') or "Gail Guest"
+            self.stack.guest_arrives(name)
+            self.console.print(
+                f"({name} calls board@example.com: Board_Room is locked)", style="dim"
+            )
+            self._show_new()
         elif word in (":users", ":as"):
             for user in USERS:
                 self.console.print(f"  {user.id}  {user.name}  ({user.role})")

@@ -7,6 +7,7 @@ shows what the stand-in received. Everything runs in this process and stops with
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import tempfile
 from dataclasses import dataclass
@@ -15,8 +16,10 @@ from types import TracebackType
 
 from bot.app import build_runtime
 from bot.config import Settings
+from bot.pexip import event_sinks
+from bot.pexip.client import PexipClient
 from bot.sandbox.serve import BackgroundServer
-from bot.sandbox.simulator import create_app
+from bot.sandbox.simulator import SimulatorControl, create_app
 from bot.sandbox.slack_api import SlackStandIn
 from bot.sandbox.slack_requests import SlackRequests
 from bot.services import Services
@@ -26,6 +29,7 @@ DEMO_POLICY = Path(__file__).with_name("demo_permissions.yaml")
 CHANNEL = "C0DEMO001"
 BACKUP_CHANNEL = "C0BACKUPS"
 OPS_CHANNEL = "C0OPS0001"
+LOCKED_ALIAS = "board@example.com"  # Board_Room: locked in the seed data
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,8 @@ class DemoStack:
             backup_channel=BACKUP_CHANNEL,
             backup_wait_seconds=30,
             ops_channel=OPS_CHANNEL,
+            pexip_events_username="demo-node",
+            pexip_events_password=self._secret,
             log_level="WARNING",
         )
 
@@ -103,7 +109,26 @@ class DemoStack:
         self.services = runtime.services
         self.bot = BackgroundServer(http_app(runtime), lifespan="on").start()
         self.requests = SlackRequests(self.bot.url, self._secret, self.slack.state.response_url)
+        self._register_event_sink(self.bot.url)
         return self
+
+    def _register_event_sink(self, bot_url: str) -> None:
+        """Point the simulator's event sink at the bot, as `pexbot events register` does."""
+        settings = self.settings()
+        events = settings.events()
+        assert events is not None
+
+        async def register() -> None:
+            async with PexipClient(settings.pexip()) as client:
+                url = event_sinks.events_url(bot_url)
+                await event_sinks.register(client, url, events.username, events.password, [])
+
+        asyncio.run(register())
+
+    def guest_arrives(self, name: str, alias: str = LOCKED_ALIAS) -> str:
+        """A guest calls in (into the locked Board_Room unless another alias is given)."""
+        with SimulatorControl(self.simulator.url) as control:
+            return control.arrive(alias, name)
 
     def stop(self) -> None:
         if self.requests is not None:

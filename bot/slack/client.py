@@ -84,3 +84,10 @@ def retry_handlers() -> list[AsyncRetryHandler]:
 
 def slack_client(token: str | None, base_url: str) -> AsyncWebClient:
     return AsyncWebClient(token=token, base_url=base_url, retry_handlers=retry_handlers())
+
+
+def edit_client(token: str | None, base_url: str) -> AsyncWebClient:
+    """For messages kept current from events (`bot.events.coalesce`): no retry on 429, whose
+    Retry-After the coalescer waits out itself, to send the newest state and not a stale one."""
+    handlers = [h for h in retry_handlers() if not isinstance(h, AsyncRateLimitErrorRetryHandler)]
+    return AsyncWebClient(token=token, base_url=base_url, retry_handlers=handlers)

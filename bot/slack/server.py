@@ -1,12 +1,14 @@
 """`pexbot serve`: HTTP mode (Bolt's Starlette adapter under uvicorn) or Socket Mode.
 
-HTTP mode serves POST /slack/events, GET /healthz and GET /metrics (Prometheus). Any body over
-1 MiB is refused with 413 before anything else (`bot.slack.body_limit`). A request to
-/slack/events is checked here before Bolt sees it (Bolt raises, and answers 500, on some of what
-anyone may send): without a valid signature within five minutes, 401; signed but not shaped like
-a Slack payload (`bot.slack.envelope`), 400; a signature accepted before (a replay:
-`bot.store.once`, across every process sharing DATABASE_URL), 401. Either way nothing runs, and a
-warning is logged. Uvicorn's access log (a line per request) is on only at LOG_LEVEL=DEBUG.
+HTTP mode serves POST /slack/events, GET /healthz, GET /metrics (Prometheus) and POST
+/pexip/events (the node's event sink, `bot.events.receiver`; in Socket Mode it is served alone
+on PORT). Any body over 1 MiB is refused with 413 before anything else (`bot.slack.body_limit`).
+A request to /slack/events is checked here before Bolt sees it (Bolt raises, and answers 500, on
+some of what anyone may send): without a valid signature within five minutes, 401; signed but
+not shaped like a Slack payload (`bot.slack.envelope`), 400; a signature accepted before (a
+replay: `bot.store.once`, across every process sharing DATABASE_URL), 401. Either way nothing
+runs, and a warning is logged. Uvicorn's access log (a line per request) is on only at
+LOG_LEVEL=DEBUG.
 
 Socket Mode is `bot.slack.socket_mode`; SIGTERM (or SIGINT) stops it taking envelopes and
 finishes the acknowledged ones, as uvicorn does for HTTP mode.
@@ -36,6 +38,7 @@ from starlette.routing import Route
 from bot.app import Runtime, build_runtime
 from bot.backup.history import BackupHistory
 from bot.config import Settings, configure_logging, warn_about_transport
+from bot.events import receiver
 from bot.health.exposition import CONTENT_TYPE_LATEST, exposition, render
 from bot.slack import envelope
 from bot.slack.body_limit import BodyLimit
@@ -102,6 +105,7 @@ def http_app(runtime: Runtime) -> Starlette:
             Route("/slack/events", events, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
+            pexip_events_route(runtime),
         ],
         lifespan=lifespan,
         middleware=[Middleware(BodyLimit)],
@@ -116,6 +120,23 @@ async def _replayed(runtime: Runtime, headers: Headers, payload: dict[str, Any])
         return False
     signature = headers.get("x-slack-signature", "")
     return not await runtime.once.first(f"signature:{signature}", REPLAY_WINDOW)
+
+
+def pexip_events_route(runtime: Runtime) -> Route:
+    """`POST /pexip/events`: 404 while PEXIP_EVENTS_* are unset (`bot.events.receiver`)."""
+    inbox = runtime.services.events or receiver.EventInbox()
+    door = receiver.endpoint(runtime.events, inbox, runtime.once)
+    return Route("/pexip/events", door, methods=["POST"])
+
+
+def events_app(runtime: Runtime) -> Starlette:
+    """Socket Mode: the node still reaches the event sink over HTTP, on PORT."""
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "mode": "socket"})
+
+    routes = [pexip_events_route(runtime), Route("/healthz", healthz)]
+    return Starlette(routes=routes, middleware=[Middleware(BodyLimit)])
 
 
 def _signed(verifier: SignatureVerifier, headers: Headers, body: bytes) -> bool:
@@ -138,9 +159,14 @@ async def run_socket_mode(runtime: Runtime, stopping: asyncio.Event | None = Non
     app_client = AsyncWebClient(base_url=runtime.slack.api_url, retry_handlers=[])
     link = SocketModeLink(app_client, app_token, Envelopes(runtime.bolt, runtime.once))
     await runtime.open()
+    door = _events_server(runtime)
+    serving = asyncio.create_task(door.serve()) if door is not None else None
     try:
         await link.run(stopping or asyncio.Event())
     finally:
+        if door is not None and serving is not None:
+            door.should_exit = True
+            await serving
         await runtime.close()
 
 
@@ -151,6 +177,20 @@ async def _socket_mode_until_signalled(runtime: Runtime) -> None:
         loop.add_signal_handler(signum, stopping.set)
     await run_socket_mode(runtime, stopping)
     log.info("pexbot stopped")
+
+
+def _events_server(runtime: Runtime) -> uvicorn.Server | None:
+    if runtime.events is None:
+        return None
+    config = uvicorn.Config(
+        events_app(runtime),
+        host="0.0.0.0",
+        port=runtime.slack.port,
+        log_level=runtime.settings.log_level.lower(),
+        access_log=False,
+        lifespan="off",
+    )
+    return uvicorn.Server(config)
 
 
 def freeze_start_up_objects() -> None:

@@ -496,3 +496,38 @@ def test_sigterm_finishes_the_acknowledged_command_before_exiting(
     stopped = SimpleNamespace(settings=SimpleNamespace(database_url=env["DATABASE_URL"]))
     assert [(e.command, e.outcome.value) for e in audit_entries(stopped)] == [("lock", "success")]
     assert "Traceback" not in stderr
+
+
+def test_in_socket_mode_the_event_sink_is_served_on_port(
+    start_bot: Callable[..., SocketModeBot], tmp_path: Path, seen: Seen
+) -> None:
+    import socket
+
+    import httpx
+
+    from tests.e2e.test_live_meetings import EVENTS, LIVE, WATCHED, said
+
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    policy = tmp_path / "watched.yaml"
+    policy.write_text(WATCHED)
+    start_bot(PORT=str(port), PERMISSIONS_FILE=str(policy), **EVENTS)
+    data = {"name": "VMR_7", "service_type": "conference", "is_locked": False,
+            "is_started": True, "guests_muted": False, "start_time": 1.0,
+            "tag": ""}  # fmt: skip
+    envelope = {"node": "10.0.1.11", "seq": 2, "version": 2, "time": time.time(),
+                "event": "conference_started", "data": data}  # fmt: skip
+    auth = (EVENTS["PEXIP_EVENTS_USERNAME"], EVENTS["PEXIP_EVENTS_PASSWORD"])
+    url = f"http://127.0.0.1:{port}/pexip/events"
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            answer = httpx.post(url, json=envelope, auth=auth)
+            break
+        except httpx.ConnectError:
+            assert time.monotonic() < deadline, "nothing listens on PORT"
+            time.sleep(0.05)
+    assert answer.status_code == 200
+    assert httpx.post(url, json=envelope, auth=("x", "y")).status_code == 401
+    seen.wait(lambda m: m.channel == LIVE and "VMR_7 has started" in said(m))

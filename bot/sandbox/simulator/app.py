@@ -14,6 +14,7 @@ from starlette.types import Receive, Scope, Send
 from . import commands, configuration, control, faults, status
 from .connection import disable_nagle
 from .errors import ApiError
+from .event_sinks import EventSinks
 from .faults import FaultBook
 from .models import Settings
 from .rest import api_error
@@ -35,12 +36,13 @@ class SimulatorApp:
         self.node = node
         self.stats = Stats()
         self.faults = FaultBook()
+        self.sinks = EventSinks(node)
         self._credentials = f"{username}:{password}".encode()
         self._router = Starlette(
             routes=[
                 *commands.routes(node, self.stats.record_command),
                 *status.routes(node),
-                *configuration.routes(node),
+                *configuration.routes(node, self.sinks),
                 *control.routes(self),
             ],
             exception_handlers={ApiError: api_error},
@@ -49,6 +51,7 @@ class SimulatorApp:
     def reset(self) -> None:
         """Seed state, default settings, no faults, zero counters."""
         self.node.reset()
+        self.sinks.reset()
         self.faults.clear()
         self.stats.reset()
 
@@ -57,6 +60,7 @@ class SimulatorApp:
             disable_nagle(send)
         if scope["type"] != "http" or not scope["path"].startswith(API_PREFIX):
             await self._router(scope, receive, send)
+            self.sinks.poke()
             return
         self.stats.begin(scope)
         try:
@@ -68,6 +72,7 @@ class SimulatorApp:
                 await faults.apply(rule, self._vendor, scope, receive, send)
         finally:
             self.stats.end()
+            self.sinks.poke()  # report what the request changed to the event sinks
 
     async def _vendor(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["path"].startswith(AUTH_PREFIX) and not self._authorized(scope):

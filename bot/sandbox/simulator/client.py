@@ -169,6 +169,19 @@ class SimulatorControl:
         }
         self._call("POST", f"worker_vm/{worker_id}", json=spec)
 
+    def arrive(self, alias: str, display_name: str, **details: str) -> str:
+        """A call comes in to the alias's conference (waits to be admitted if it is locked);
+        `details`: source_alias, protocol, location, role. Returns the participant id."""
+        body = {"alias": alias, "display_name": display_name, **details}
+        answer = self._call("POST", "arrive", body)
+        return str(answer["participant_id"])
+
+    def event_delivery(self, *, duplicate_every: int = 0, reverse: bool = False) -> dict[str, Any]:
+        """How events reach the sinks: every N-th twice, each batch newest first."""
+        body = {"duplicate_every": duplicate_every, "reverse": reverse}
+        result: dict[str, Any] = self._call("POST", "event_delivery", body)
+        return result
+
     def close(self) -> None:
         self._http.close()
 

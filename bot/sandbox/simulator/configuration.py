@@ -10,6 +10,8 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from .backups import BACKUP_PREFIX, Backup, iter_chunks
+from .event_sinks import EventSinks
+from .event_sinks import routes as event_sink_routes
 from .models import Alias, Location, ServiceConfig, SyncTemplate
 from .rest import list_response, not_found, resource_routes
 from .state import NodeState
@@ -72,13 +74,13 @@ def named_json(kind: str, item: Location | SyncTemplate) -> dict[str, Any]:
     }
 
 
-def location_json(location: Location) -> dict[str, Any]:
-    """`event_sinks`: the sinks' URIs; none is configured here."""
+def location_json(location: Location, sinks: list[str]) -> dict[str, Any]:
+    """`event_sinks`: the URIs of the event sinks attached to it."""
     body = named_json("system_location", location)
-    return {**body, "event_sinks": []}
+    return {**body, "event_sinks": sinks}
 
 
-def routes(node: NodeState) -> list[BaseRoute]:
+def routes(node: NodeState, sinks: EventSinks) -> list[BaseRoute]:
     """The configuration API's routes (read-only, plus backup download and delete)."""
 
     def services() -> list[dict[str, Any]]:
@@ -88,7 +90,7 @@ def routes(node: NodeState) -> list[BaseRoute]:
         return [alias_json(a) for a in node.aliases.values()]
 
     def locations() -> list[dict[str, Any]]:
-        return [location_json(loc) for loc in node.locations.values()]
+        return [location_json(loc, sinks.uris(loc.id)) for loc in node.locations.values()]
 
     def templates() -> list[dict[str, Any]]:
         return [named_json("conference_sync_template", t) for t in node.templates.values()]
@@ -107,6 +109,7 @@ def routes(node: NodeState) -> list[BaseRoute]:
         return download(backup, head_only=request.method == "HEAD")
 
     return [
+        *event_sink_routes(sinks),
         *resource_routes(f"{PREFIX}conference/", services, SERVICE_FIELDS),
         *resource_routes(f"{PREFIX}conference_alias/", aliases, ALIAS_FIELDS),
         *resource_routes(f"{PREFIX}system_location/", locations, LOCATION_FIELDS),

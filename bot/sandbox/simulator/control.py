@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from .event_sinks import Delivery, EventSinks
 from .faults import KINDS, FaultBook
 from .state import NodeState
 from .stats import Stats
@@ -29,6 +30,7 @@ class SimulatorApp(Protocol):
     node: NodeState
     stats: Stats
     faults: FaultBook
+    sinks: EventSinks
 
     def reset(self) -> None: ...
 
@@ -41,6 +43,24 @@ class _Spec(BaseModel):
 
 
 SpecT = TypeVar("SpecT", bound=_Spec)
+
+
+class ArrivalSpec(_Spec):
+    """A call comes in (a guest joins): into the conference the alias reaches."""
+
+    alias: str
+    display_name: str
+    source_alias: str = ""
+    protocol: str = "WebRTC"
+    location: str = "London"
+    role: str = "guest"
+
+
+class DeliverySpec(_Spec):
+    """How the nodes deliver events to the sinks (tests): see `event_sinks.Delivery`."""
+
+    duplicate_every: int = Field(default=0, ge=0)
+    reverse: bool = False
 
 
 class FaultSpec(_Spec):
@@ -129,6 +149,21 @@ class WorkerSpec(_Spec):
 
 def routes(sim: SimulatorApp) -> list[BaseRoute]:
     """The control API's routes for one simulator."""
+
+    async def arrive(request: Request) -> Response:
+        spec = await _parse(request, ArrivalSpec)
+        if isinstance(spec, Response):
+            return spec
+        participant_id = sim.node.arrive(**spec.model_dump())
+        return JSONResponse({"participant_id": participant_id}, 201)
+
+    async def delivery(request: Request) -> Response:
+        if request.method == "POST":
+            spec = await _parse(request, DeliverySpec)
+            if isinstance(spec, Response):
+                return spec
+            sim.sinks.delivery = Delivery(**spec.model_dump())
+        return JSONResponse({**asdict(sim.sinks.delivery), "delivered": sim.sinks.delivered})
 
     async def reset(request: Request) -> Response:
         sim.reset()
@@ -229,6 +264,8 @@ def routes(sim: SimulatorApp) -> list[BaseRoute]:
         Route(f"{PREFIX}faults", faults, methods=["GET", "POST", "DELETE"]),
         Route(f"{PREFIX}settings", settings, methods=["GET", "POST"]),
         Route(f"{PREFIX}backups", backups, methods=["POST"]),
+        Route(f"{PREFIX}arrive", arrive, methods=["POST"]),
+        Route(f"{PREFIX}event_delivery", delivery, methods=["GET", "POST"]),
     ]
 
 

@@ -212,6 +212,42 @@ class NodeState:
         self.participants[participant.id] = participant
         return participant.id
 
+    def arrive(
+        self,
+        alias: str,
+        display_name: str,
+        *,
+        source_alias: str = "",
+        protocol: str = "WebRTC",
+        location: str = "London",
+        role: str = "guest",
+    ) -> str:
+        """A call comes in to the alias's conference (a control hook, not a vendor command): it
+        connects briefly, then joins, or waits to be admitted if the conference is locked."""
+        self._advance()
+        service = self._service_or_error(alias)
+        media_node, location_name = self._place("", location)
+        now = self._clock()
+        participant = Participant(
+            id=str(uuid.uuid4()),
+            conference_id=self._start(service, now).id,
+            display_name=display_name,
+            source_alias=source_alias or f"{display_name.lower().replace(' ', '.')}@guest.example",
+            destination_alias=alias,
+            role=role,
+            protocol=protocol,
+            call_direction="in",
+            media_node=media_node,
+            system_location=location_name,
+            remote_address="198.51.100.20",
+            remote_port=443,
+            has_media=False,
+            answer_at=now + min(self.settings.answer_delay, 0.1),
+        )
+        self._join(participant, self.conferences[participant.conference_id])
+        self.participants[participant.id] = participant
+        return participant.id
+
     def transfer(self, participant_id: str, conference_alias: str, role: str | None) -> None:
         """Move a participant into the alias's conference, with `role` if given."""
         participant = self._participant(participant_id)

@@ -1,0 +1,57 @@
+"""The live-meeting records survive the process: what one process wrote, the next reads, on
+SQLite and on PostgreSQL; a burst of changes is written in order, the last one winning."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+
+from bot.events.records import LiveRecords
+from bot.store.database import database_url
+
+POSTGRES_URL = os.environ.get("PEXBOT_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'live.db'}"
+        return
+    if not POSTGRES_URL:
+        pytest.skip('PEXBOT_TEST_POSTGRES_URL is not set (eval "$(bash .ci/postgres.sh)")')
+    engine = sqlalchemy.create_engine(database_url(POSTGRES_URL))
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text("DROP TABLE IF EXISTS live_record"))
+    engine.dispose()
+    yield POSTGRES_URL
+
+
+async def _write(url: str) -> None:
+    records = LiveRecords(url)
+    await records.load()
+    for step in range(50):
+        await records.put("m:lobby:abc:C0LIVE", {"channel": "C0LIVE", "ts": f"1.{step}"})
+    await records.put("p:gone", {"gone": True})
+    await records.drop("p:gone")
+    await records.written()
+    records.close()
+
+
+async def _read(url: str) -> tuple[dict[str, object] | None, dict[str, object] | None]:
+    records = LiveRecords(url)
+    await records.load()
+    found = records.get("m:lobby:abc:C0LIVE"), records.get("p:gone")
+    records.close()
+    return found
+
+
+def test_a_new_process_reads_the_messages_the_last_one_posted(url: str) -> None:
+    asyncio.run(_write(url))
+    card, gone = asyncio.run(_read(url))
+    assert card == {"channel": "C0LIVE", "ts": "1.49"}
+    assert gone is None
