@@ -48,8 +48,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bot.coordination.presence import CHANNEL, Presence
 from bot.coordination.sessions import Namespace
-from bot.database import TableStore, UTCDateTime
-from bot.group_commit import GroupCommit
+from bot.store.database import TableStore, UTCDateTime
+from bot.store.group_commit import GroupCommit
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from sqlalchemy import BigInteger, String, insert, select, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from bot.coordination.sessions import Namespace, Sessions, is_postgres, process_name
-from bot.database import TableStore, UTCDateTime
+from bot.store.database import TableStore, UTCDateTime
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from typing import Any
 import psycopg
 from sqlalchemy.engine import URL
 
-from bot.database import database_url
+from bot.store.database import database_url
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy
 
-from bot.database import database_url
+from bot.store.database import database_url
 
 POSTGRES_URL = os.environ.get("PEXBOT_TEST_POSTGRES_URL")
 TABLES = ("pending_commands", "message_versions")
