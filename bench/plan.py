@@ -29,6 +29,10 @@ class Plan:
     startup_load: int = 1000
     startup_load_concurrency: int = 10
     outcome_timeout: float = 180.0
+    several_processes: int = 4
+    several_commands: int = 300
+    several_concurrency: int = 8
+    several_latency: float = 0.01
 
 
 QUICK = Plan(
@@ -47,5 +51,6 @@ QUICK = Plan(
     startup_starts=1,
     startup_load=20,
     outcome_timeout=30.0,
+    several_commands=40,
 )
 FULL = Plan()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench.cases import ack, backup, baseline, busy, e2e, inflight, startup, vendor
+from bench.cases import ack, backup, baseline, busy, e2e, inflight, several, startup, vendor
 from bench.plan import Plan
 from bench.results import CaseResult
 from bench.stack import Stack
@@ -20,4 +20,5 @@ CASES: dict[str, Case] = {
     "inflight": inflight.run,
     "backup": backup.run,
     "busy": busy.run,
+    "several": several.run,
 }
