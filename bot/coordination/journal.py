@@ -184,6 +184,16 @@ class Journal(TableStore):
             return 0
         return await asyncio.to_thread(self._run, "written", self._hand_back, ids)
 
+    async def announce_leaving(self) -> None:
+        """After this process's presence is gone: wake the others (NOTIFY), so that what it
+        leaves is taken over now rather than at their next look."""
+        if self.presence.shared:
+            await asyncio.to_thread(self._run, "written", self._notify)
+
+    def _notify(self) -> None:
+        with self._engine.begin() as connection:
+            connection.execute(text(f"NOTIFY {CHANNEL}"))
+
     def close(self) -> None:
         self._records.close()
         self._finished.close()

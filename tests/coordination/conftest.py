@@ -49,6 +49,7 @@ def start_python(started: list[subprocess.Popen[str]], code: str) -> subprocess.
     """Run `code` in a new interpreter; returns once it printed its first line ("ready")."""
     process = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(code)],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ},
