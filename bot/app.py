@@ -21,6 +21,9 @@ from bot.auth.permissions import Authorizer, load_policy
 from bot.auth.teams import TeamGate
 from bot.backup.history import BackupHistory
 from bot.config import ConfigError, Settings, SlackSettings
+from bot.coordination.journal import Journal
+from bot.coordination.node_slots import NodeSlots, node_slots
+from bot.coordination.presence import presence
 from bot.pexip.client import PexipClient
 from bot.services import BackupServices, Periodic, Services
 from bot.slack.client import slack_client as make_slack_client
@@ -58,6 +61,7 @@ class Runtime:
     web: AsyncWebClient
     store: AuditStore
     once: Once
+    slots: NodeSlots | None = None
     _repeating: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def open(self) -> None:
@@ -74,6 +78,9 @@ class Runtime:
                 asyncio.create_task(_repeat(job, self.web), name=job.name)
                 for job in self.services.periodic
             ]
+        if self.services.recovery is not None:
+            # this process counts as alive from here, and finishes what stopped ones left
+            await self.services.recovery.start()
 
     async def close(self) -> None:
         for task in self._repeating:
@@ -81,9 +88,16 @@ class Runtime:
         await asyncio.gather(*self._repeating, return_exceptions=True)
         self._repeating = []
         await self.services.drain()
+        if self.services.recovery is not None:
+            # what could not be finished in time is left recorded: another process takes it
+            await self.services.recovery.close()
+        elif self.services.journal is not None:
+            self.services.journal.close()
         if self.web.session is not None:
             await self.web.session.close()
         await self.services.pexip.close()
+        if self.slots is not None:
+            await self.slots.close()
         self.store.close()
         await self.once.settled()
         self.once.close()
@@ -135,8 +149,11 @@ def build_runtime(settings: Settings, install: Install | None = None) -> Runtime
     backup = None
     if settings.backup_passphrase is not None:
         backup = BackupServices(settings.backup(), BackupHistory(settings.database_url))
+    slots = node_slots(settings.database_url, pexip_settings.max_concurrency)
+    journal = Journal(settings.database_url, presence(settings.database_url))
     services = Services(
-        pexip=PexipClient(pexip_settings),
+        pexip=PexipClient(pexip_settings, slots=slots, before_change=journal.before_change),
+        journal=journal,
         authorizer=Authorizer(policy, SlackUserGroups(web) if policy.uses_groups else None),
         auditor=auditor,
         approvals=ApprovalStore(settings.database_url),
@@ -158,7 +175,7 @@ def build_runtime(settings: Settings, install: Install | None = None) -> Runtime
         raise_error_for_unhandled_request=True,
     )
     (install or installed_listeners())(bolt, services)
-    return Runtime(settings, slack, services, bolt, web, store, Once(settings.database_url))
+    return Runtime(settings, slack, services, bolt, web, store, Once(settings.database_url), slots)
 
 
 def _poster(web: AsyncWebClient):  # type: ignore[no-untyped-def]

@@ -17,6 +17,8 @@ from bot.backup.gate import ManualBackups
 from bot.backup.history import BackupHistory
 from bot.command_queue import CommandQueue
 from bot.config import BackupSettings
+from bot.coordination.journal import Journal
+from bot.coordination.recovery import Recovery
 from bot.pexip.client import PexipClient
 from bot.store.approvals import ApprovalStore
 from bot.store.audit import Auditor
@@ -65,6 +67,10 @@ class Services:
     commands: CommandQueue = field(default_factory=CommandQueue)
     conference_aliases: ConferenceAliases = field(init=False)
     periodic: list[Periodic] = field(default_factory=list)  # run by each serve process (`bot.app`)
+    journal: Journal | None = None
+    """Acknowledged commands recorded until answered (`bot.coordination.journal`)."""
+    recovery: Recovery | None = None
+    """Set by the handlers: what this process does with commands of processes that stopped."""
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
