@@ -22,6 +22,7 @@ from bot.auth.teams import TeamGate
 from bot.backup.history import BackupHistory
 from bot.config import ConfigError, Settings, SlackSettings
 from bot.coordination.journal import Journal
+from bot.coordination.message_edits import MessageEdits
 from bot.coordination.node_slots import NodeSlots, node_slots
 from bot.coordination.presence import presence
 from bot.pexip.client import PexipClient
@@ -87,6 +88,8 @@ class Runtime:
             task.cancel()
         await asyncio.gather(*self._repeating, return_exceptions=True)
         self._repeating = []
+        if self.services.recovery is not None:
+            await self.services.recovery.stop_watching()
         await self.services.drain()
         if self.services.recovery is not None:
             # what could not be finished in time is left recorded: another process takes it
@@ -98,6 +101,8 @@ class Runtime:
         await self.services.pexip.close()
         if self.slots is not None:
             await self.slots.close()
+        if self.services.edits is not None:
+            await self.services.edits.close()
         self.store.close()
         await self.once.settled()
         self.once.close()
@@ -154,6 +159,7 @@ def build_runtime(settings: Settings, install: Install | None = None) -> Runtime
     services = Services(
         pexip=PexipClient(pexip_settings, slots=slots, before_change=journal.before_change),
         journal=journal,
+        edits=MessageEdits(settings.database_url),
         authorizer=Authorizer(policy, SlackUserGroups(web) if policy.uses_groups else None),
         auditor=auditor,
         approvals=ApprovalStore(settings.database_url),

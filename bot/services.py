@@ -18,6 +18,7 @@ from bot.backup.history import BackupHistory
 from bot.command_queue import CommandQueue
 from bot.config import BackupSettings
 from bot.coordination.journal import Journal
+from bot.coordination.message_edits import MessageEdits
 from bot.coordination.recovery import Recovery
 from bot.pexip.client import PexipClient
 from bot.store.approvals import ApprovalStore
@@ -71,6 +72,9 @@ class Services:
     """Acknowledged commands recorded until answered (`bot.coordination.journal`)."""
     recovery: Recovery | None = None
     """Set by the handlers: what this process does with commands of processes that stopped."""
+    edits: MessageEdits | None = None
+    """The messages kept up to date (lobby, roster, approvals): one edit at a time, in order,
+    across processes (`bot.coordination.message_edits`)."""
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def __post_init__(self) -> None:

@@ -2,14 +2,18 @@
 lost with the process that acknowledged it.
 
     entry = await journal.record("command", payload)   # before the acknowledgement is sent
-    ...with running(entry): the command runs; just before a change leaves for the node:
-    await journal.sending(entry)     # False: another process took it over; send nothing
+    with running(entry):             # the command runs; the node client calls, in its slot,
+        ...                          # `journal.before_change()` before a change leaves
     await journal.done(entry)        # answered: the record goes
+
+`before_change` marks the record `sending`, or raises TakenOver when another process took the
+command over: then nothing is sent and nothing said (that process answers).
 
 A record carries its owner (`bot.coordination.presence`) and its state: `queued` (nothing sent
 to the node yet) or `sending` (a change may have reached the node). `take_orphans` claims, with
 `SELECT … FOR UPDATE SKIP LOCKED` so that two processes never claim the same one, the records
-of owners that hold no presence lock any more (dead) or that handed them back (owner 0). The
+of owners that hold no presence lock any more (dead, or stopped: a process that stops leaves
+what it could not finish, and wakes the others with NOTIFY, `announce_leaving`). The
 claimer runs a `queued` one again (lookups are repeatable, nothing was sent) and answers a
 `sending` one as of unknown outcome: a change is never sent twice. Ownership is checked when
 marking `sending` (compare-and-set on owner and state), so a process presumed dead that comes
@@ -56,8 +60,6 @@ log = logging.getLogger(__name__)
 
 QUEUED = "queued"
 SENDING = "sending"
-HANDED_BACK = 0
-"""The owner of a record handed back by a process that stopped (no live process has it)."""
 
 
 class JournalError(Exception):
@@ -183,14 +185,6 @@ class Journal(TableStore):
         now, each in the state it was left in."""
         return await asyncio.to_thread(self._run, "read", self._claim_orphans, limit)
 
-    async def hand_back(self, entries: list[Entry]) -> int:
-        """On a graceful stop: queued commands not yet started go to another process (woken
-        through NOTIFY); how many were handed back."""
-        ids = [entry.id for entry in entries if entry.state == QUEUED]
-        if not ids:
-            return 0
-        return await asyncio.to_thread(self._run, "written", self._hand_back, ids)
-
     async def announce_leaving(self) -> None:
         """After this process's presence is gone: wake the others (NOTIFY), so that what it
         leaves is taken over now rather than at their next look."""
@@ -274,21 +268,6 @@ class Journal(TableStore):
         if self.presence.shared:
             query = query.where(PendingCommand.owner.not_in(_ALIVE))
         return query.order_by(PendingCommand.id).limit(limit).with_for_update(skip_locked=True)
-
-    def _hand_back(self, ids: list[int]) -> int:
-        with self._engine.begin() as connection:
-            result = connection.execute(
-                update(PendingCommand)
-                .where(
-                    PendingCommand.id.in_(ids),
-                    PendingCommand.owner == self.presence.owner,
-                    PendingCommand.state == QUEUED,
-                )
-                .values(owner=HANDED_BACK)
-            )
-            if self.presence.shared:
-                connection.execute(text(f"NOTIFY {CHANNEL}"))
-            return int(result.rowcount)
 
 
 def _brisk_sqlite(connection: Any, _: Any) -> None:

@@ -45,6 +45,8 @@ SELECT a.application_name, a.backend_start,
 
 
 class Leader(Protocol):
+    name: str
+
     async def lead(self) -> None: ...
 
     async def lost(self) -> None: ...
@@ -54,6 +56,8 @@ class Leader(Protocol):
 
 class LocalLeader:
     """SQLite: one clock, which leads."""
+
+    name = process_name("clock")
 
     async def lead(self) -> None:
         return None

@@ -4,9 +4,10 @@ another process hands work back (NOTIFY), the recorded commands no live process 
 again) or `unknown` (a change may have reached the node: say so, never send it again).
 
     recovery = Recovery(journal, rerun=..., unknown=...)
-    await recovery.start()      # at start-up, once serving
+    await recovery.start()          # at start-up, once serving
     ...
-    await recovery.close()      # on shutdown, after the command queue is drained
+    await recovery.stop_watching()  # on shutdown, before the command queue is drained
+    await recovery.close()          # after it
 """
 
 from __future__ import annotations
@@ -77,11 +78,17 @@ class Recovery:
             await self.journal.presence.news(self._poll)
             await self.take_over()
 
-    async def close(self) -> None:
+    async def stop_watching(self) -> None:
+        """Take over nothing more (a stopping process drains its own queue first)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+            self._task = None
+
+    async def close(self) -> None:
+        """Leave: this process's records become the others' to finish, and they are woken."""
+        await self.stop_watching()
         await self.journal.presence.close()
         try:
             await self.journal.announce_leaving()

@@ -122,24 +122,6 @@ async def test_a_process_presumed_dead_cannot_send_what_was_taken_over(pg_url: s
         await stop(there)
 
 
-async def test_a_stopping_process_hands_back_what_it_had_not_started(
-    pg_url: str, here: Journal
-) -> None:
-    there = await process(pg_url)
-    try:
-        waiting = await here.record("command", {"text": "lock board"})
-        started = await here.record("command", {"text": "end board"})
-        assert waiting is not None and started is not None
-        with running(started):
-            await here.before_change()
-        woken = asyncio.create_task(there.presence.news(5))
-        assert await here.hand_back([waiting, started]) == 1
-        await asyncio.wait_for(woken, 2)  # NOTIFY: no need to wait for the next poll
-        assert [e.payload["text"] for e in await there.take_orphans()] == ["lock board"]
-    finally:
-        await stop(there)
-
-
 async def test_sqlite_takes_over_an_earlier_run_of_the_process(tmp_path) -> None:
     url = f"sqlite:///{tmp_path}/pexbot.db"
     before = Journal(url, LocalPresence())
