@@ -17,6 +17,10 @@ so no process ever opens more than `cap` sessions for this.
 With cap 1 a waiter queues for the one lock. With a larger cap it tries every slot, and if none
 is free queues for one at random for up to `REQUEUE_AFTER` seconds before trying them all again:
 never above the cap, and a slot freed elsewhere is picked up within that time.
+
+If the database cannot be reached, requests go on under this process's own cap (logged as an
+error) rather than moderation stopping with the database: the cap is then per process until it
+is back.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol
@@ -37,6 +42,8 @@ log = logging.getLogger(__name__)
 
 REQUEUE_AFTER = 0.2
 """Seconds a waiter queues on one slot (cap > 1) before trying every slot again."""
+UNSHARED_LOG_EVERY = 60.0
+"""While the database cannot be reached, how often that is logged again."""
 
 _TRY = "SELECT pg_try_advisory_lock(%s::int4, %s::int4)"
 _WAIT = "SELECT pg_advisory_lock(%s::int4, %s::int4)"
@@ -74,16 +81,51 @@ class SharedSlots:
 
     def __init__(self, database_url_text: str, cap: int, *, name: str | None = None) -> None:
         self.cap = cap
+        self._local = asyncio.Semaphore(cap)
         self._sessions = Sessions(database_url_text, cap, name or process_name("node-slots"))
+        self._unshared_since: float | None = None
 
     @asynccontextmanager
     async def hold(self) -> AsyncIterator[None]:
-        async with self._sessions.session() as session:
-            slot = await self._take(session)
+        async with self._local:
+            held = await self._acquire()
             try:
                 yield
             finally:
-                await self._release(session, slot)
+                if held is not None:
+                    await self._release(*held)
+
+    async def _acquire(self) -> tuple[PgSession, int] | None:
+        """A shared slot on a session of its own; None when the database cannot be reached:
+        moderation goes on with this process's own cap (logged), rather than stopping."""
+        try:
+            session = await self._sessions.take()
+        except psycopg.OperationalError as exc:
+            self._unshared(exc)
+            return None
+        try:
+            slot = await self._take(session)
+        except psycopg.OperationalError as exc:
+            await self._sessions.discard(session)
+            self._unshared(exc)
+            return None
+        except BaseException:  # cancelled while queued: the session goes, and any lock with it
+            await self._sessions.discard(session)
+            raise
+        if self._unshared_since is not None:
+            log.warning("the database is back: the node's cap is shared across processes again")
+            self._unshared_since = None
+        return session, slot
+
+    def _unshared(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        if self._unshared_since is None or now - self._unshared_since > UNSHARED_LOG_EVERY:
+            log.error(
+                "the database cannot be reached (%s): until it can, this process caps the node "
+                "on its own (PEXIP_MAX_CONCURRENCY per process)",
+                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+            )
+            self._unshared_since = now
 
     async def _take(self, session: PgSession) -> int:
         if self.cap == 1:
@@ -115,8 +157,9 @@ class SharedSlots:
             released = await _scalar(session, _RELEASE, slot)
         except psycopg.Error as exc:
             log.warning("node slot %d: releasing it failed (%s); closing its session", slot, exc)
-            await session.close()
+            await self._sessions.discard(session)
             return
+        self._sessions.give_back(session)
         if not released:
             log.warning(
                 "node slot %d was no longer held when released: the database session was lost, "

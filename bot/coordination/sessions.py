@@ -79,10 +79,11 @@ async def connect(database_url_text: str, name: str) -> PgSession:
 
 
 class Sessions:
-    """At most `size` dedicated sessions, opened when first needed and kept while healthy.
+    """Dedicated sessions, opened when first needed and kept while healthy.
 
-    `async with sessions.session() as conn` lends one; when the work inside fails or is
-    cancelled, the session is closed rather than lent again, which also drops any lock it held.
+    `async with sessions.session() as conn` lends one (at most `size` at once); when the work
+    inside fails or is cancelled, the session is closed rather than lent again, which also
+    drops any lock it held. `take` / `give_back` / `discard` do the same by hand.
     """
 
     def __init__(self, database_url_text: str, size: int, name: str) -> None:
@@ -95,23 +96,33 @@ class Sessions:
     @asynccontextmanager
     async def session(self) -> AsyncIterator[PgSession]:
         async with self._free:
-            conn = await self._take()
-            self._lent.add(conn)
+            conn = await self.take()
             try:
                 yield conn
             except BaseException:
-                self._lent.discard(conn)
-                await _close(conn)
+                await self.discard(conn)
                 raise
-            self._lent.discard(conn)
-            self._idle.append(conn)
+            self.give_back(conn)
 
-    async def _take(self) -> PgSession:
+    async def take(self) -> PgSession:
+        """An idle healthy session, or a new one (psycopg.OperationalError if none can be had)."""
         while self._idle:
             conn = self._idle.pop()
             if not conn.closed and not conn.broken:
+                self._lent.add(conn)
                 return conn
-        return await connect(self._url, self._name)
+        conn = await connect(self._url, self._name)
+        self._lent.add(conn)
+        return conn
+
+    def give_back(self, conn: PgSession) -> None:
+        self._lent.discard(conn)
+        self._idle.append(conn)
+
+    async def discard(self, conn: PgSession) -> None:
+        """Close it: whatever it held goes with it."""
+        self._lent.discard(conn)
+        await _close(conn)
 
     async def close(self) -> None:
         """Close every session (those lent included: their locks go with them)."""

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import time
 
 import pytest
 
 from bot.coordination.node_slots import LocalSlots, SharedSlots, node_slots
+from bot.coordination.sessions import connect
 from tests.coordination.conftest import start_python
 
 pytestmark = pytest.mark.postgres
@@ -46,12 +48,31 @@ async def test_processes_together_never_exceed_the_cap(pg_url: str, cap: int) ->
 
 
 async def test_a_process_opens_no_more_sessions_than_the_cap(pg_url: str) -> None:
-    slots = SharedSlots(pg_url, 2)
+    slots = SharedSlots(pg_url, 2, name="pexbot serve counted")
     try:
         await asyncio.gather(*(InFlight().request(slots) for _ in range(20)))
-        assert len(slots._sessions._idle) <= 2
+        async with await connect(pg_url, "pexbot test") as session:
+            cursor = await session.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                ("pexbot serve counted",),
+            )
+            assert await cursor.fetchone() == (2,)
     finally:
         await slots.close()
+
+
+async def test_without_the_database_requests_go_on_under_the_process_cap(caplog) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    slots = SharedSlots(f"postgresql://pexbot@127.0.0.1:{port}/none?connect_timeout=2", 2)
+    seen = InFlight()
+    try:
+        await asyncio.gather(*(seen.request(slots) for _ in range(10)))
+    finally:
+        await slots.close()
+    assert (seen.done, seen.most) == (10, 2)
+    assert caplog.text.count("this process caps the node on its own") == 1
 
 
 async def test_a_killed_process_releases_its_slot_at_once(pg_url: str, other_process) -> None:
