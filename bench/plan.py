@@ -51,6 +51,7 @@ QUICK = Plan(
     startup_starts=1,
     startup_load=20,
     outcome_timeout=30.0,
-    several_commands=40,
+    several_processes=2,
+    several_commands=20,
 )
 FULL = Plan()

@@ -22,6 +22,7 @@ TARGETS = {
     "inflight": 2,  # cap 1, cap 5
     "backup": 2,  # RSS growth, speed
     "busy": 1,  # overhead while a backup downloads, against idle
+    "several": 4,  # in flight, commands per second, added ack p99, every command answered
     "startup": 0,
 }
 
@@ -35,7 +36,7 @@ def test_quick_run_reports_every_case_with_numbers_and_a_verdict_per_target(
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=90,
+        timeout=180,
         env={**os.environ, "COLUMNS": "200"},
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
