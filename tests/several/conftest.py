@@ -20,7 +20,7 @@ import httpx
 import pytest
 import sqlalchemy
 
-from bot.database import database_url
+from bot.store.database import database_url
 from tests.fixtures.bot import SIGNING_SECRET, TEAM, SlackClient, bot_environment
 
 POSTGRES_URL = os.environ.get("PEXBOT_TEST_POSTGRES_URL")

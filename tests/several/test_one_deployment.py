@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.backup_history import BackupHistory
+from bot.backup.history import BackupHistory
 from bot.coordination.leader import describe_leader
 from tests.several.conftest import BACKUP_CHANNEL, POSTGRES_URL, Deployment, Process
 
