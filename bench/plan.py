@@ -33,6 +33,7 @@ class Plan:
     several_commands: int = 300
     several_concurrency: int = 8
     several_latency: float = 0.01
+    several_rounds: int = 2
 
 
 QUICK = Plan(
@@ -53,5 +54,6 @@ QUICK = Plan(
     outcome_timeout=30.0,
     several_processes=2,
     several_commands=20,
+    several_rounds=1,
 )
 FULL = Plan()
