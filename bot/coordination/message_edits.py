@@ -1,7 +1,7 @@
 """The edits of one Slack message, one at a time across processes, and never an older state
 after a newer one (lobby cards, live rosters, approvals, dial progress).
 
-    edits = message_edits(settings.database_url)
+    edits = MessageEdits(settings.database_url)     # one per process (`Services.edits`)
     sent = await edits.edit("roster:C123:1712.5", version, lambda: slack.chat_update(...))
 
 `version` is the caller's measure of how new the state is (an event's sequence, a counter kept
@@ -125,7 +125,3 @@ class MessageEdits(TableStore):
             connection.execute(
                 insert(MessageVersion).values(key=key, version=version, updated_at=now)
             )
-
-
-def message_edits(database_url_text: str) -> MessageEdits:
-    return MessageEdits(database_url_text)
