@@ -1,8 +1,8 @@
 """Three `pexbot serve` and two `pexbot clock` on one PostgreSQL database behave as one
 (INTERFACE 10): the node never sees more than PEXIP_MAX_CONCURRENCY in flight, every command
 is answered once, a killed serve's acknowledged commands are answered by another (done, or
-outcome unknown: never sent twice), and when the leading clock is killed the other runs the
-next scheduled backup, once."""
+outcome unknown: never sent twice), a request replayed to another serve is acted on once, and
+when the leading clock is killed the other runs the next scheduled backup, once."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
 
 from bot.backup.history import BackupHistory
 from bot.coordination.leader import describe_leader
+from tests.fixtures.bot import ADMIN, TEAM
 from tests.several.conftest import BACKUP_CHANNEL, POSTGRES_URL, Deployment, Process
 
 pytestmark = pytest.mark.postgres
@@ -237,3 +239,39 @@ def test_a_command_that_reached_the_node_before_its_serve_died_is_reported_not_r
     posts = [key for key in simulator.control.stats()["requests"] if key.startswith("POST ")]
     assert [simulator.control.stats()["requests"][key] for key in posts] == [1]
     assert "its outcome is unknown" in other.log_text()
+
+
+def test_a_replayed_request_is_acted_on_once_whichever_serve_receives_it(
+    deployment: Deployment, simulator: Any, slack_api: Any
+) -> None:
+    serves = [deployment.serve(), deployment.serve()]
+    simulator.control.reset_stats()
+    [text] = commands(simulator, 1)
+    body = urlencode(
+        {
+            "command": "/pexip",
+            "text": text,
+            "user_id": ADMIN,
+            "user_name": ADMIN.lower(),
+            "channel_id": "CX0000001",
+            "team_id": TEAM,
+            "response_url": slack_api.response_url("replayed", channel="CX0000001", user=ADMIN),
+            "trigger_id": "trigger-replayed",
+        }
+    )
+    senders = [deployment.slack(serve, slack_api) for serve in serves]
+    sent_at = int(time.time())  # one signature, sent to both: a copy replayed elsewhere
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            answered = list(
+                pool.map(lambda s: s.post(body, timestamp=sent_at).status_code, senders)
+            )
+    finally:
+        for sender in senders:
+            sender.close()
+
+    assert sorted(answered) == [200, 401]  # whichever saw it second refused it
+    wait_for(lambda: answers(slack_api), 15, "the answer")
+    time.sleep(1.0)
+    assert [len(said) for said in answers(slack_api).values()] == [1]
+    assert changes_sent(simulator) == 1
