@@ -25,6 +25,7 @@ from bot.coordination.journal import Journal
 from bot.coordination.message_edits import MessageEdits
 from bot.coordination.node_slots import NodeSlots, node_slots
 from bot.coordination.presence import presence
+from bot.coordination.sessions import is_postgres
 from bot.pexip.client import PexipClient
 from bot.services import BackupServices, Periodic, Services
 from bot.slack.client import slack_client as make_slack_client
@@ -155,9 +156,20 @@ def build_runtime(settings: Settings, install: Install | None = None) -> Runtime
     if settings.backup_passphrase is not None:
         backup = BackupServices(settings.backup(), BackupHistory(settings.database_url))
     slots = node_slots(settings.database_url, pexip_settings.max_concurrency)
-    journal = Journal(settings.database_url, presence(settings.database_url))
+    # PostgreSQL: acknowledged commands recorded, for another process to finish if this one
+    # dies. Not on SQLite (one serve): its writes would halve the acknowledgements per second
+    # there, for a command lost only if the one process dies in the middle of it.
+    journal = (
+        Journal(settings.database_url, presence(settings.database_url))
+        if is_postgres(settings.database_url)
+        else None
+    )
     services = Services(
-        pexip=PexipClient(pexip_settings, slots=slots, before_change=journal.before_change),
+        pexip=PexipClient(
+            pexip_settings,
+            slots=slots,
+            before_change=journal.before_change if journal is not None else None,
+        ),
         journal=journal,
         edits=MessageEdits(settings.database_url),
         authorizer=Authorizer(policy, SlackUserGroups(web) if policy.uses_groups else None),

@@ -19,8 +19,9 @@ claimer runs a `queued` one again (lookups are repeatable, nothing was sent) and
 marking `sending` (compare-and-set on owner and state), so a process presumed dead that comes
 back cannot send what another has taken over.
 
-With SQLite (one `serve`) the only other owners are earlier runs of this process: their records
-are taken over when it starts.
+`serve` records commands on PostgreSQL only (`bot.app`): with SQLite there is one `serve`, and
+the writes would cost it half its acknowledgements per second. The class itself works on any
+database: on SQLite the only other owners would be earlier runs of the process.
 """
 
 from __future__ import annotations
