@@ -33,6 +33,11 @@ class Plan:
     events_seconds: float = 10.0
     lobby_guests: int = 100
     roster_joins: int = 100
+    several_processes: int = 4
+    several_commands: int = 300
+    several_concurrency: int = 8
+    several_latency: float = 0.01
+    several_rounds: int = 2
 
 
 QUICK = Plan(
@@ -54,5 +59,8 @@ QUICK = Plan(
     events_seconds=1.0,
     lobby_guests=5,
     roster_joins=20,
+    several_processes=2,
+    several_commands=20,
+    several_rounds=1,
 )
 FULL = Plan()

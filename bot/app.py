@@ -21,6 +21,11 @@ from bot.auth.permissions import Authorizer, load_policy
 from bot.auth.teams import TeamGate
 from bot.backup.history import BackupHistory
 from bot.config import ConfigError, EventSettings, Settings, SlackSettings
+from bot.coordination.journal import Journal
+from bot.coordination.message_edits import MessageEdits
+from bot.coordination.node_slots import NodeSlots, node_slots
+from bot.coordination.presence import presence
+from bot.coordination.sessions import is_postgres
 from bot.events.receiver import EventInbox
 from bot.events.records import LiveRecords
 from bot.pexip.client import PexipClient
@@ -60,6 +65,7 @@ class Runtime:
     web: AsyncWebClient
     store: AuditStore
     once: Once
+    slots: NodeSlots | None = None
     _repeating: list[asyncio.Task[None]] = field(default_factory=list)
     events: EventSettings | None = None
 
@@ -77,21 +83,35 @@ class Runtime:
                 asyncio.create_task(_repeat(job, self.web), name=job.name)
                 for job in self.services.periodic
             ]
+        if self.services.recovery is not None:
+            # this process counts as alive from here, and finishes what stopped ones left
+            await self.services.recovery.start()
 
     async def close(self) -> None:
         for task in self._repeating:
             task.cancel()
         await asyncio.gather(*self._repeating, return_exceptions=True)
         self._repeating = []
+        if self.services.recovery is not None:
+            await self.services.recovery.stop_watching()
         await self.services.drain()
         if self.services.events is not None:
             await self.services.events.close()
         if self.services.live_records is not None:
             await self.services.live_records.written()
             self.services.live_records.close()
+        if self.services.recovery is not None:
+            # what could not be finished in time is left recorded: another process takes it
+            await self.services.recovery.close()
+        elif self.services.journal is not None:
+            self.services.journal.close()
         if self.web.session is not None:
             await self.web.session.close()
         await self.services.pexip.close()
+        if self.slots is not None:
+            await self.slots.close()
+        if self.services.edits is not None:
+            await self.services.edits.close()
         self.store.close()
         await self.once.settled()
         self.once.close()
@@ -144,8 +164,23 @@ def build_runtime(settings: Settings, install: Install | None = None) -> Runtime
     backup = None
     if settings.backup_passphrase is not None:
         backup = BackupServices(settings.backup(), BackupHistory(settings.database_url))
+    slots = node_slots(settings.database_url, pexip_settings.max_concurrency)
+    # PostgreSQL: acknowledged commands recorded, for another process to finish if this one
+    # dies. Not on SQLite (one serve): its writes would halve the acknowledgements per second
+    # there, for a command lost only if the one process dies in the middle of it.
+    journal = (
+        Journal(settings.database_url, presence(settings.database_url))
+        if is_postgres(settings.database_url)
+        else None
+    )
     services = Services(
-        pexip=PexipClient(pexip_settings),
+        pexip=PexipClient(
+            pexip_settings,
+            slots=slots,
+            before_change=journal.before_change if journal is not None else None,
+        ),
+        journal=journal,
+        edits=MessageEdits(settings.database_url),
         authorizer=Authorizer(policy, SlackUserGroups(web) if policy.uses_groups else None),
         auditor=auditor,
         approvals=ApprovalStore(settings.database_url),
@@ -172,7 +207,15 @@ def build_runtime(settings: Settings, install: Install | None = None) -> Runtime
     )
     (install or installed_listeners())(bolt, services)
     return Runtime(
-        settings, slack, services, bolt, web, store, Once(settings.database_url), events=events
+        settings,
+        slack,
+        services,
+        bolt,
+        web,
+        store,
+        Once(settings.database_url),
+        slots=slots,
+        events=events,
     )
 
 

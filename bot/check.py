@@ -10,6 +10,7 @@ The checks, in order; each is a small function returning a `CheckResult`:
                       Socket Mode, `apps.connections.open` with SLACK_APP_TOKEN
     backups           only if configured: schedule, next run, download folder
     health alerts     only with OPS_CHANNEL: the channel, how often the clock polls, the alert share
+    clock             which `pexbot clock` acts (PostgreSQL: the leader, and how many wait)
 
 A check that needs something an earlier one found broken is shown as skipped, with why. The
 database, node and Slack checks run concurrently in one event loop. Nothing here prints a
@@ -30,6 +31,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import aiohttp
+import psycopg
 from rich.console import Console
 from rich.markup import escape
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -46,6 +48,8 @@ from bot.config import (
     SlackSettings,
     transport_warnings,
 )
+from bot.coordination.leader import describe_leader
+from bot.coordination.sessions import is_postgres
 from bot.messages import read_failed
 from bot.pexip import errors, event_sinks, status
 from bot.pexip.client import PexipClient, RetryPolicy
@@ -73,6 +77,7 @@ SLACK = "Slack"
 BACKUPS = "backups"
 HEALTH = "health alerts"
 EVENTS = "event sink"
+CLOCK = "clock"
 
 _CONFIG_INVALID = "configuration invalid"
 _SLACK_AUTH_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked"}
@@ -125,14 +130,19 @@ def collect(settings_loader: Callable[[], Settings], console: Console) -> list[C
     loaded = check_configuration(settings_loader)
     settings = loaded.settings
     if settings is None:
-        later = (PERMISSIONS, DATABASE, NODE, SLACK, BACKUPS)
+        later = (PERMISSIONS, DATABASE, NODE, SLACK, BACKUPS, CLOCK)
         return [loaded.result, *(CheckResult.skipped(name, _CONFIG_INVALID) for name in later)]
     permissions = _guarded(PERMISSIONS, lambda: check_permissions(settings))
     with console.status("Checking the database, the management node and Slack…"):
         remote = asyncio.run(_remote_checks(loaded, settings))
     backups = _guarded(BACKUPS, lambda: check_backups(settings))
     health = [check_health(settings)] if settings.ops_channel else []
-    return [loaded.result, permissions, *remote, backups, *health]
+    database = remote[0]
+    if database.ok:
+        clock = asyncio.run(_guarded_async(CLOCK, check_clock(settings.database_url)))
+    else:
+        clock = CheckResult.skipped(CLOCK, "the database failed")
+    return [loaded.result, permissions, *remote, backups, *health, clock]
 
 
 def render(results: Sequence[CheckResult], console: Console) -> None:
@@ -450,6 +460,31 @@ def _backup_detail(settings: Settings, when: datetime) -> str:
     if settings.backup_download_dir is not None:
         detail += f", downloading to {settings.backup_download_dir}"
     return detail
+
+
+# --- 7. clock ------------------------------------------------------------------------------
+
+
+async def check_clock(url: str) -> CheckResult:
+    """Which clock acts: on PostgreSQL the holder of the leader lock (INTERFACE 10)."""
+    if not is_postgres(url):
+        return CheckResult.passed(
+            CLOCK, "SQLite: one pexbot clock on this machine (PostgreSQL lets several take turns)"
+        )
+    scrub = Scrubber([_database_password(url)]).text
+    try:
+        info = await describe_leader(url)
+    except psycopg.Error as exc:
+        return CheckResult.failed(CLOCK, scrub(f"cannot read which clock leads: {exc}"))
+    if info.name is None:
+        return CheckResult.passed(
+            CLOCK,
+            "no pexbot clock is running on this database",
+            ["scheduled backups run only while a pexbot clock runs"],
+        )
+    since = f" since {info.since:%Y-%m-%d %H:%M:%S %Z}" if info.since else ""
+    waiting = f"; {_count(info.waiting, 'more clock')} waiting to take over" if info.waiting else ""
+    return CheckResult.passed(CLOCK, f"{info.name} leads{since}{waiting}")
 
 
 # --- no traceback, ever --------------------------------------------------------------------

@@ -86,7 +86,8 @@ class CommandQueue:
         running = self._running()
         if running or self._waiting:
             log.warning(
-                "shutting down with %d command(s) in progress and %d waiting: they get no answer",
+                "shutting down with %d command(s) in progress and %d waiting: not finished here "
+                "(their records let another process, or the next start, answer them)",
                 len(running),
                 len(self._waiting),
             )

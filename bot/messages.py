@@ -138,6 +138,19 @@ def done(actor: str, phrase: Mrkdwn) -> Mrkdwn:
     return render("{} {}.", mention(actor), phrase)
 
 
+def stopped_midway(actor: str, command: str, reference: str) -> Mrkdwn:
+    """A command whose pexbot process stopped after sending it to the node, told by another
+    process: it may or may not have happened, and it is not sent again."""
+    return render(
+        "{} asked to {}: the pexbot process running it stopped after sending it to the "
+        "management node, so it may or may not have happened. It was not sent again; check "
+        "before trying again. (ref {})",
+        mention(actor),
+        code(command),
+        code(reference),
+    )
+
+
 def outdated_button(slash: str) -> Mrkdwn:
     """A click on a button pexbot no longer knows (from a message of an older version)."""
     return render(

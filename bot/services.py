@@ -17,6 +17,9 @@ from bot.backup.gate import ManualBackups
 from bot.backup.history import BackupHistory
 from bot.command_queue import CommandQueue
 from bot.config import BackupSettings
+from bot.coordination.journal import Journal
+from bot.coordination.message_edits import MessageEdits
+from bot.coordination.recovery import Recovery
 from bot.events.intents import Intents
 from bot.events.receiver import EventInbox
 from bot.events.records import LiveRecords
@@ -71,6 +74,13 @@ class Services:
     intents: Intents = field(default_factory=Intents)
     conference_aliases: ConferenceAliases = field(init=False)
     periodic: list[Periodic] = field(default_factory=list)  # run by each serve process (`bot.app`)
+    journal: Journal | None = None
+    """Acknowledged commands recorded until answered (`bot.coordination.journal`)."""
+    recovery: Recovery | None = None
+    """Set by the handlers: what this process does with commands of processes that stopped."""
+    edits: MessageEdits | None = None
+    """The messages kept up to date (lobby, roster, approvals): one edit at a time, in order,
+    across processes (`bot.coordination.message_edits`)."""
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def __post_init__(self) -> None:

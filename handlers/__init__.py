@@ -30,6 +30,7 @@ from handlers import (
     live,
     modals,
     participants,
+    recorded,
 )
 from handlers.listeners import CONFIRM, PICK, Listeners
 from handlers.registry import REGISTRY
@@ -43,6 +44,8 @@ PICK_ACTIONS = re.compile(rf"^{PICK}\d+$")
 def register(app: Any, services: Services) -> None:
     """Attach every listener to a Bolt `AsyncApp`."""
     on = Listeners(services)
+    if services.journal is not None:
+        services.recovery = recorded.recovery(services, services.journal, app.client)
     app.command(services.slash)(on.slash)
     for action_id in (*REGISTRY.action_ids, CONFIRM):
         app.action(action_id)(on.button)

@@ -19,8 +19,9 @@ from bot.command_queue import Command as Queued
 from bot.services import Services
 from bot.slack.limits import OPTION_TEXT, OPTION_VALUE, OPTIONS, clip, units
 from bot.slack.replies import Interaction, Replies, Source
-from handlers import approvals, modals, runner
+from handlers import approvals, modals, recorded, runner
 from handlers.dialling import Dial
+from handlers.grammar import UsageError
 from handlers.participants import Transfer
 from handlers.registry import REGISTRY, Command, StaleButton, decode, encode
 
@@ -130,6 +131,37 @@ class Listeners:
     def _queue(self, command: Queued, *, at_once: bool = False) -> None:
         self.services.commands.submit(command, at_once=at_once)
 
+    async def _record_and_queue(
+        self,
+        client: AsyncWebClient,
+        interaction: Interaction,
+        command: Command | UsageError | None,
+        *,
+        typed: str = "",
+        confirmed: bool = False,
+    ) -> None:
+        """Record the command (before the listener returns, so before Slack hears it is
+        acknowledged), then queue it: if this process dies, another finishes it. None: the
+        `typed` text, read when its turn comes."""
+        journal = self.services.journal
+        entry = None
+        if journal is not None:
+            entry = await journal.record(
+                recorded.KIND, recorded.payload(interaction, command, typed, confirmed)
+            )
+        self._queue(
+            partial(
+                recorded.run_recorded,
+                self.services,
+                client,
+                entry,
+                interaction,
+                command,
+                typed=typed,
+                confirmed=confirmed,
+            )
+        )
+
     async def slash(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         interaction = Interaction(
@@ -142,11 +174,14 @@ class Listeners:
         )
         text = str(body.get("text", ""))
         if not runner.may_open_form(text):  # read when its turn comes: the answer leaves now
-            self._queue(partial(runner.run_typed, self.services, client, interaction, text))
+            await self._record_and_queue(client, interaction, None, typed=text)
             return
         command = runner.read(text, self.services.slash)
-        run = partial(runner.run, self.services, client, interaction, command, typed=text)
-        self._queue(run, at_once=runner.opens_form(command))
+        if runner.opens_form(command):
+            run = partial(runner.run, self.services, client, interaction, command, typed=text)
+            self._queue(run, at_once=True)
+            return
+        await self._record_and_queue(client, interaction, command, typed=text)
 
     async def button(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         """A listing button, a confirmation, a pick among several matches, Retry now: the value
@@ -170,8 +205,11 @@ class Listeners:
         offer = REGISTRY.offered_by(action_id)
         confirmed = source == "confirm" or (offer is not None and _dialog(offer.model, action_id))
         command = clicked.command
-        run = partial(runner.run, self.services, client, interaction, command, confirmed=confirmed)
-        self._queue(run, at_once=command.opens_form)
+        if command.opens_form:
+            run = partial(runner.run, self.services, client, interaction, command)
+            self._queue(run, at_once=True)
+            return
+        await self._record_and_queue(client, interaction, command, confirmed=confirmed)
 
     async def decision(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         """Approve or Reject on an approval request: the value is the request's ref."""
@@ -197,7 +235,7 @@ class Listeners:
             await runner.audit_invalid(self.services, interaction, "dial", "dial form", str(exc))
             return
         await ack()
-        self._queue(partial(runner.run, self.services, client, interaction, command))
+        await self._record_and_queue(client, interaction, command)
 
     async def transfer_submitted(
         self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient
@@ -213,7 +251,7 @@ class Listeners:
             )
             return
         await ack()
-        self._queue(partial(runner.run, self.services, client, interaction, command))
+        await self._record_and_queue(client, interaction, command)
 
     async def conference_options(
         self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient

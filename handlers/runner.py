@@ -21,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import messages
 from bot.auth.permissions import Grant, Refused
 from bot.auth.teams import Workspace
+from bot.coordination.journal import TakenOver
 from bot.pexip import errors
 from bot.pexip.resolve import Ambiguous, NoMatch
 from bot.services import Services
@@ -266,6 +267,11 @@ async def _attempt(
     except errors.PexipError as exc:
         await _say(private(Message(messages.lookup_failed(exc))), reference)
         return Audited("error", "", exc.message)
+    except TakenOver:
+        log.info(
+            "%s (ref %s) was taken over by another process: it answers", command.word, reference
+        )
+        return Audited(None)
     except Exception:
         log.exception("unexpected error running %s (ref %s)", command.word, reference)
         await _say(private(Message(messages.internal_error(reference))), reference)

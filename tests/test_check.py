@@ -21,7 +21,15 @@ from bot.sandbox.slack_api import SlackStandIn
 from bot.sandbox.slack_state import DEFAULT_SCOPES
 from tests.fixtures.simulator import SimulatorHandle
 
-NAMES = ("configuration", "permissions file", "database", "management node", "Slack", "backups")
+NAMES = (
+    "configuration",
+    "permissions file",
+    "database",
+    "management node",
+    "Slack",
+    "backups",
+    "clock",
+)
 SIGNING_SECRET = "signing-secret-4f1d9c"
 PASSPHRASE = "backup-passphrase-77c2"
 APP_TOKEN = "xapp-1-A0TEST001-0000-app-token-secret"
@@ -234,7 +242,7 @@ def test_each_missing_variable_is_named_and_dependent_checks_skipped(
     assert report.line("Slack") == "✘ Slack: skipped (configuration invalid)"
     assert report.line("permissions file").startswith("✔ ")
     assert report.line("database").startswith("✔ ")
-    assert report.lines[-1] == "3 of 6 checks failed."
+    assert report.lines[-1] == "3 of 7 checks failed."
     assert_no_secrets(report)
 
 
@@ -584,3 +592,41 @@ def test_an_unexpected_error_in_a_check_is_one_line(
         "✘ management node: unexpected error (RuntimeError); please report it"
     )
     assert "Traceback" not in report.text
+
+
+# --- clock ---------------------------------------------------------------------------------
+
+
+def test_on_sqlite_the_clock_line_says_one_clock_acts(deployment: dict[str, str]) -> None:
+    assert report_line_after_check("clock").startswith("✔ clock: SQLite: one pexbot clock")
+
+
+@pytest.mark.postgres
+def test_on_postgres_the_clock_line_names_the_leader_and_those_waiting(
+    deployment: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    from bot.coordination.sessions import Namespace, conninfo
+
+    url = os.environ.get("PEXBOT_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip('PEXBOT_TEST_POSTGRES_URL is not set (eval "$(bash .ci/postgres.sh)")')
+    monkeypatch.setenv("DATABASE_URL", url)
+    lock = f"SELECT pg_advisory_lock({Namespace.CLOCK_LEADER}, 0)"
+
+    report = check()
+    assert report.line("clock") == "✔ clock: no pexbot clock is running on this database"
+    assert "⚠ clock: scheduled backups run only while a pexbot clock runs" in report.warnings()
+
+    with psycopg.connect(conninfo(url), application_name="pexbot clock host-a pid 7") as leader:
+        leader.execute(lock)
+        report = check()
+    line = report.line("clock")
+    assert line.startswith("✔ clock: pexbot clock host-a pid 7 leads since 20")
+    assert "waiting" not in line
+    assert report.code == 0
+
+
+def report_line_after_check(name: str) -> str:
+    return check().line(name)

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench.cases import ack, backup, baseline, busy, e2e, events, inflight, startup, vendor
+from bench.cases import (
+    ack,
+    backup,
+    baseline,
+    busy,
+    e2e,
+    events,
+    inflight,
+    several,
+    startup,
+    vendor,
+)
 from bench.plan import Plan
 from bench.results import CaseResult
 from bench.stack import Stack
@@ -21,4 +32,5 @@ CASES: dict[str, Case] = {
     "backup": backup.run,
     "busy": busy.run,
     "events": events.run,
+    "several": several.run,
 }

@@ -11,8 +11,12 @@ BACKUP_SCHEDULE or BACKUP_TIMEZONE changed.
 The job is a module-level function referenced by name in the job store, with no arguments: it
 reads the settings when it runs, so no secret is ever pickled into the database. It works out
 its scheduled time from the trigger (the latest fire time not after now: the one APScheduler
-coalesced to) and claims it in `backup_runs` first, so a second clock started by mistake gets
-no claim, logs that it skipped, and does nothing.
+coalesced to) and claims it in `backup_runs` first, so a scheduled time runs once whichever
+clock runs it.
+
+Only the leading clock runs its scheduler (`bot.coordination.leader`): on PostgreSQL any number
+of clocks may run, the others wait and the first in line takes over when the leader goes; the
+claim above covers a leader lost in the middle of a run (its run goes on, nobody repeats it).
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ import asyncio
 import logging
 import signal
 import weakref
+from collections.abc import Coroutine
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
@@ -43,6 +49,9 @@ from bot.config import (
     configure_logging,
     warn_about_transport,
 )
+from bot.coordination.leader import Leader, clock_leader, describe_leader
+from bot.coordination.node_slots import node_slots
+from bot.coordination.sessions import is_postgres
 from bot.health.exposition import serve_metrics
 from bot.health.poll import JOB_ID as HEALTH_JOB_ID
 from bot.health.poll import schedule_health
@@ -117,10 +126,15 @@ async def run_and_notify(
 ) -> tuple[BackupReport, bool | None]:
     """Run the job once and post the notification; None when no channel or bot token is set."""
     backup = settings.backup()
-    async with PexipClient(settings.pexip()) as client:
-        report = await run_backup(
-            client, backup, history=history, trigger=trigger, scheduled_for=scheduled_for
-        )
+    pexip = settings.pexip()
+    slots = node_slots(settings.database_url, pexip.max_concurrency)  # shared with `serve`
+    try:
+        async with PexipClient(pexip, slots=slots) as client:
+            report = await run_backup(
+                client, backup, history=history, trigger=trigger, scheduled_for=scheduled_for
+            )
+    finally:
+        await slots.close()
     if not backup.channel or settings.slack_bot_token is None:
         return report, None
     slack = slack_client(settings.slack_bot_token.get_secret_value(), str(settings.slack_api_url))
@@ -191,9 +205,35 @@ def clock_settings(settings: Settings) -> BackupSettings:
 
 
 async def serve_clock(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
-    """The clock until `stop` is set (by default: until SIGTERM or SIGINT)."""
+    """The clock until `stop` is set (by default: until SIGTERM or SIGINT).
+
+    It acts only while it leads (`bot.coordination.leader`): with PostgreSQL any number of
+    clocks may run, one acts and the others wait to take over; with SQLite the one clock leads.
+    """
     backup = clock_settings(settings)
     warn_about_transport(settings.pexip())
+    stop = stop or _stop_on_signals()
+    leader = clock_leader(settings.database_url)
+    try:
+        while not stop.is_set():
+            await _log_waiting(settings)
+            if not await _first(leader.lead(), stop):
+                break
+            log.info("this clock leads now (%s): it runs the scheduled jobs", leader.name)
+            code = await _act(settings, backup, stop, leader)
+            if code:
+                return code
+    finally:
+        await leader.close()
+    log.info("clock stopped")
+    return 0
+
+
+async def _act(
+    settings: Settings, backup: BackupSettings, stop: asyncio.Event, leader: Leader
+) -> int:
+    """Run the scheduled jobs until `stop` is set (0) or the lead is lost (0, to wait again);
+    1 when the job store cannot be used."""
     trigger, zone = backup_trigger(backup), ZoneInfo(backup.timezone)
     scheduler = AsyncIOScheduler(jobstores={"default": _job_store(settings)}, timezone=zone)
     scheduler.add_listener(_log_skipped, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
@@ -207,11 +247,40 @@ async def serve_clock(settings: Settings, *, stop: asyncio.Event | None = None) 
         return 1
     scheduler.resume()
     try:
-        await (stop or _stop_on_signals()).wait()
+        if not await _first(leader.lost(), stop):
+            return 0
+        log.warning("this clock lost the lead: it stops acting and waits to lead again")
+        # a run under way goes on: its scheduled time is claimed, no other clock repeats it
+        scheduler.shutdown(wait=False)
+        return 0
     finally:
         await _shut_down(scheduler)
-    log.info("clock stopped")
-    return 0
+
+
+async def _first(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Await `work` unless `stop` is set first: True if `work` finished."""
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for pending in (task, stopping):
+            pending.cancel()
+        await asyncio.gather(task, stopping, return_exceptions=True)
+    return task.done() and not task.cancelled() and task.exception() is None
+
+
+async def _log_waiting(settings: Settings) -> None:
+    """With several clocks: which one leads while this one waits (for the logs)."""
+    if not is_postgres(settings.database_url):
+        return
+    try:
+        info = await describe_leader(settings.database_url)
+    except Exception as exc:  # only a log line: the wait for the lead reports failures
+        log.debug("could not read which clock leads: %s", exc)
+        return
+    if info.name is not None:
+        log.info("another clock leads (%s): this one waits to take over", info.name)
 
 
 def _job_store(settings: Settings) -> SQLAlchemyJobStore:

@@ -18,10 +18,10 @@ import asyncio
 import logging
 import random
 import ssl
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -105,6 +105,28 @@ class Readable(Generic[M]):
     unreadable: int = 0
 
 
+class Slots(Protocol):
+    """The concurrency cap: `async with slots.hold()` around each request. This process's own
+    by default; `bot.coordination.node_slots` shares one across processes."""
+
+    def hold(self) -> AbstractAsyncContextManager[None]: ...
+
+
+class _OwnSlots:
+    def __init__(self, cap: int) -> None:
+        self._slots = asyncio.Semaphore(cap)
+
+    @asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        async with self._slots:
+            yield
+
+
+BeforeChange = Callable[[], Awaitable[None]]
+"""Awaited in the slot just before a change (POST, DELETE) leaves for the node: the command
+journal marks that the change may have reached the node, or raises to stop it being sent."""
+
+
 class PexipClient:
     """One per management node and process; `await close()` on shutdown."""
 
@@ -114,13 +136,16 @@ class PexipClient:
         *,
         retry: RetryPolicy | None = None,
         page_size: int = 100,
+        slots: Slots | None = None,
+        before_change: BeforeChange | None = None,
     ) -> None:
         cap = settings.max_concurrency
         self.base_url = settings.manager_url
         self._settings = settings
         self.page_size = page_size
         self._retry = retry or RetryPolicy()
-        self._slots = asyncio.Semaphore(cap)
+        self._slots = slots or _OwnSlots(cap)
+        self._before_change = before_change
         self._http = _http_client(settings, connections=cap)
         self._downloads = _http_client(settings, connections=1)  # outside the slots
         self._download_turn = asyncio.Lock()  # one download at a time waits, not times out
@@ -305,7 +330,9 @@ class PexipClient:
         self._in_flight += 1
         self._quiet.clear()
         try:
-            async with self._slots:
+            async with self._slots.hold():
+                if method != "GET" and self._before_change is not None:
+                    await self._before_change()
                 try:
                     with metrics.node_request(kind):
                         response = await self._http.request(method, path, **kwargs)

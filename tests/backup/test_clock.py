@@ -461,3 +461,39 @@ def test_the_passphrase_appears_in_no_output_log_message_or_history_row(
     history = asyncio.run(recent_runs(env["DATABASE_URL"]))
     assert all(PASSPHRASE not in repr(run) for run in history)
     assert len(slack_api.state.messages()) == 2
+
+
+@pytest.mark.parametrize(
+    "db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+async def test_of_two_clocks_on_postgres_one_acts_and_the_other_takes_over_when_it_stops(
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    simulator: Any,
+    slack_api: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from bot.coordination.leader import describe_leader
+
+    caplog.set_level(logging.INFO)
+    due = schedule_missed_an_hour_ago(monkeypatch)
+    store_job(env["DATABASE_URL"], backup_trigger(Settings.load().backup()), due)
+    first_stop, second_stop = asyncio.Event(), asyncio.Event()
+    first = asyncio.create_task(serve_clock(Settings.load(), stop=first_stop))
+    await wait_until(slack_api.state.messages)  # the leader ran the missed backup
+    second = asyncio.create_task(serve_clock(Settings.load(), stop=second_stop))
+    try:
+        await wait_until(lambda: "another clock leads (pexbot clock" in caplog.text)
+        assert (await describe_leader(env["DATABASE_URL"])).waiting == 1
+        assert caplog.text.count("this clock leads now") == 1
+
+        first_stop.set()
+        assert await first == 0
+        await wait_until(lambda: caplog.text.count("this clock leads now") == 2)
+        assert (await describe_leader(env["DATABASE_URL"])).waiting == 0
+    finally:
+        first_stop.set()
+        second_stop.set()
+        assert await second == 0
+    assert creates(simulator) == 1  # the newcomer did not repeat the backup
+    assert len(slack_api.state.messages()) == 1

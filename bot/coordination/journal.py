@@ -1,0 +1,281 @@
+"""Acknowledged commands, recorded until answered (table `pending_commands`), so that none is
+lost with the process that acknowledged it.
+
+    entry = await journal.record("command", payload)   # before the acknowledgement is sent
+    with running(entry):             # the command runs; the node client calls, in its slot,
+        ...                          # `journal.before_change()` before a change leaves
+    await journal.done(entry)        # answered: the record goes
+
+`before_change` marks the record `sending`, or raises TakenOver when another process took the
+command over: then nothing is sent and nothing said (that process answers).
+
+A record carries its owner (`bot.coordination.presence`) and its state: `queued` (nothing sent
+to the node yet) or `sending` (a change may have reached the node). `take_orphans` claims, with
+`SELECT … FOR UPDATE SKIP LOCKED` so that two processes never claim the same one, the records
+of owners that hold no presence lock any more (dead, or stopped: a process that stops leaves
+what it could not finish, and wakes the others with NOTIFY, `announce_leaving`). The
+claimer runs a `queued` one again (lookups are repeatable, nothing was sent) and answers a
+`sending` one as of unknown outcome: a change is never sent twice. Ownership is checked when
+marking `sending` (compare-and-set on owner and state), so a process presumed dead that comes
+back cannot send what another has taken over.
+
+`serve` records commands on PostgreSQL only (`bot.app`): with SQLite there is one `serve`, and
+the writes would cost it half its acknowledgements per second. The class itself works on any
+database: on SQLite the only other owners would be earlier runs of the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    String,
+    Text,
+    column,
+    delete,
+    event,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from bot.coordination.presence import CHANNEL, Presence
+from bot.coordination.sessions import Namespace
+from bot.store.database import TableStore, UTCDateTime
+from bot.store.group_commit import GroupCommit
+
+log = logging.getLogger(__name__)
+
+QUEUED = "queued"
+SENDING = "sending"
+
+
+class JournalError(Exception):
+    """The pending-commands table could not be used; the message hides any password."""
+
+
+class TakenOver(Exception):
+    """Another process took this command over (it presumed this one dead): send nothing, say
+    nothing; it answers."""
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class PendingCommand(_Base):
+    __tablename__ = "pending_commands"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    owner: Mapped[int] = mapped_column(BigInteger, index=True)
+    state: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+@dataclass
+class Entry:
+    """One recorded command, as its runner knows it."""
+
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    state: str = QUEUED
+    finished: bool = False
+    """Answered and its record gone: a follow-up that outlives it (a dialled call watched)
+    sends nothing under its name."""
+
+
+@dataclass
+class _Record:
+    kind: str
+    payload: str
+    owner: int
+    id: int = 0
+
+
+_current: contextvars.ContextVar[Entry | None] = contextvars.ContextVar(
+    "pexbot_journal_entry", default=None
+)
+
+
+@contextmanager
+def running(entry: Entry | None) -> Iterator[None]:
+    """Within this block, changes sent to the node are marked against `entry` (the client's
+    `before_change` hook reads it)."""
+    token = _current.set(entry)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+_ALIVE = (
+    text(
+        "SELECT objid::bigint AS owner FROM pg_locks WHERE locktype = 'advisory'"
+        " AND classid::bigint = :ns AND objsubid = 2 AND granted"
+    )
+    .bindparams(ns=Namespace.PROCESS)
+    .columns(column("owner", BigInteger))
+)
+
+
+class Journal(TableStore):
+    """The `pending_commands` table (see the module docstring)."""
+
+    error = JournalError
+    what = "the pending-commands record"
+
+    def __init__(self, database_url_text: str, presence: Presence) -> None:
+        super().__init__(database_url_text, _Base.metadata, PendingCommand.__tablename__)
+        if self._engine.dialect.name == "sqlite":
+            event.listen(self._engine, "connect", _brisk_sqlite)
+        self.presence = presence
+        self._records: GroupCommit[_Record] = GroupCommit(self._insert, name="journal")
+        self._finished: GroupCommit[int] = GroupCommit(self._delete, name="journal-done")
+
+    async def record(self, kind: str, payload: dict[str, Any]) -> Entry | None:
+        """Record a command as acknowledged; None (logged) if the database failed: the
+        command still runs, it is only not protected against this process dying."""
+        row = _Record(kind, json.dumps(payload, separators=(",", ":")), self.presence.owner)
+        try:
+            await self._records.submit(row)
+        except JournalError as exc:
+            log.error("a command was acknowledged but not recorded: %s", exc)
+            return None
+        return Entry(row.id, kind, payload)
+
+    async def before_change(self) -> None:
+        """The client's hook before a change leaves for the node: mark the running command
+        `sending`, or raise TakenOver. Outside a recorded command it does nothing."""
+        entry = _current.get()
+        if entry is None or entry.state == SENDING or entry.finished:
+            return
+        if not await asyncio.to_thread(self._run, "written", self._mark_sending, entry.id):
+            raise TakenOver(f"command {entry.id} was taken over by another process")
+        entry.state = SENDING
+
+    async def done(self, entry: Entry | None) -> None:
+        """The command was answered: its record goes (a failure is logged)."""
+        if entry is None:
+            return
+        entry.finished = True
+        try:
+            await self._finished.submit(entry.id)
+        except JournalError as exc:
+            log.error("an answered command's record stays (it may be answered twice): %s", exc)
+
+    async def take_orphans(self, limit: int = 50) -> list[Entry]:
+        """Claim records whose owner is gone (or handed them back): they are this process's
+        now, each in the state it was left in."""
+        return await asyncio.to_thread(self._run, "read", self._claim_orphans, limit)
+
+    async def announce_leaving(self) -> None:
+        """After this process's presence is gone: wake the others (NOTIFY), so that what it
+        leaves is taken over now rather than at their next look."""
+        if self.presence.shared:
+            await asyncio.to_thread(self._run, "written", self._notify)
+
+    def _notify(self) -> None:
+        with self._engine.begin() as connection:
+            connection.execute(text(f"NOTIFY {CHANNEL}"))
+
+    def close(self) -> None:
+        self._records.close()
+        self._finished.close()
+        self.dispose()
+
+    # --- in worker threads -----------------------------------------------------------------
+
+    def _insert(self, rows: list[_Record]) -> None:
+        self._run("written", self._insert_rows, rows)
+
+    def _insert_rows(self, rows: list[_Record]) -> None:
+        """One statement for the whole batch (RETURNING the ids in the rows' order)."""
+        now = datetime.now(UTC)
+        values = [
+            {
+                "owner": row.owner,
+                "state": QUEUED,
+                "kind": row.kind,
+                "payload": row.payload,
+                "recorded_at": now,
+            }
+            for row in rows
+        ]
+        statement = insert(PendingCommand).returning(
+            PendingCommand.id, sort_by_parameter_order=True
+        )
+        with self._engine.begin() as connection:
+            ids = connection.execute(statement, values).scalars().all()
+        for row, new_id in zip(rows, ids, strict=True):
+            row.id = int(new_id)
+
+    def _delete(self, ids: list[int]) -> None:
+        self._run("written", self._delete_rows, ids)
+
+    def _delete_rows(self, ids: list[int]) -> None:
+        with self._engine.begin() as connection:
+            connection.execute(
+                delete(PendingCommand).where(
+                    PendingCommand.id.in_(ids), PendingCommand.owner == self.presence.owner
+                )
+            )
+
+    def _mark_sending(self, entry_id: int) -> bool:
+        with self._engine.begin() as connection:
+            result = connection.execute(
+                update(PendingCommand)
+                .where(
+                    PendingCommand.id == entry_id,
+                    PendingCommand.owner == self.presence.owner,
+                    PendingCommand.state == QUEUED,
+                )
+                .values(state=SENDING)
+            )
+            return bool(result.rowcount)
+
+    def _claim_orphans(self, limit: int) -> list[Entry]:
+        with self._engine.begin() as connection:
+            rows = connection.execute(self._orphans(connection, limit)).all()
+            if rows:
+                connection.execute(
+                    update(PendingCommand)
+                    .where(PendingCommand.id.in_([row.id for row in rows]))
+                    .values(owner=self.presence.owner)
+                )
+        return [Entry(row.id, row.kind, json.loads(row.payload), row.state) for row in rows]
+
+    def _orphans(self, connection: Connection, limit: int) -> Any:
+        query = select(
+            PendingCommand.id, PendingCommand.kind, PendingCommand.payload, PendingCommand.state
+        ).where(PendingCommand.owner != self.presence.owner)
+        if self.presence.shared:
+            query = query.where(PendingCommand.owner.not_in(_ALIVE))
+        return query.order_by(PendingCommand.id).limit(limit).with_for_update(skip_locked=True)
+
+
+def _brisk_sqlite(connection: Any, _: Any) -> None:
+    """SQLite: write-ahead logging without a sync per commit, so that recording a command on
+    the acknowledgement's path waits for no fsync; a record survives the process dying (the
+    case it is for), not a power cut."""
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()

@@ -1,0 +1,127 @@
+"""The edits of one Slack message, one at a time across processes, and never an older state
+after a newer one (lobby cards, live rosters, approvals, dial progress).
+
+    edits = MessageEdits(settings.database_url)     # one per process (`Services.edits`)
+    sent = await edits.edit("roster:C123:1712.5", version, lambda: slack.chat_update(...))
+
+`version` is the caller's measure of how new the state is (an event's sequence, a counter kept
+with the state): an edit whose version is not above the last one sent for that message is
+skipped (False), so a late or duplicated render cannot overwrite a newer one. The last version
+sent per message lives in `message_versions` in `DATABASE_URL` (a restart keeps it).
+
+One at a time: within a process a lock per message; across processes (PostgreSQL) the session
+advisory lock (MESSAGE, hashtext(key)), held while the edit is sent, so two processes never
+interleave a check and a send. A process that dies mid-edit releases it with its session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy import BigInteger, String, insert, select, update
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from bot.coordination.sessions import Namespace, Sessions, is_postgres, process_name
+from bot.store.database import TableStore, UTCDateTime
+
+log = logging.getLogger(__name__)
+
+SESSIONS = 4
+"""Messages this process edits at the same moment on PostgreSQL (one session each)."""
+
+
+class MessageEditError(Exception):
+    """The message versions could not be read or written; the message hides any password."""
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class MessageVersion(_Base):
+    __tablename__ = "message_versions"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MessageEdits(TableStore):
+    error = MessageEditError
+    what = "the message versions"
+
+    def __init__(self, database_url_text: str) -> None:
+        super().__init__(database_url_text, _Base.metadata, MessageVersion.__tablename__)
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._sessions = (
+            Sessions(database_url_text, SESSIONS, process_name("message-edits"))
+            if is_postgres(database_url_text)
+            else None
+        )
+
+    async def edit(self, key: str, version: int, send: Callable[[], Awaitable[object]]) -> bool:
+        """Send the edit of message `key` at `version` unless one as new was sent; True if
+        sent. An exception from `send` propagates and records nothing."""
+        key = key[:255]
+        async with self._turn(key):
+            last = await asyncio.to_thread(self._run, "read", self._last, key)
+            if last is not None and last >= version:
+                return False
+            await send()
+            await asyncio.to_thread(self._run, "written", self._store, key, version)
+            return True
+
+    async def last_version(self, key: str) -> int | None:
+        return await asyncio.to_thread(self._run, "read", self._last, key[:255])
+
+    @asynccontextmanager
+    async def _turn(self, key: str) -> AsyncIterator[None]:
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        async with lock:
+            if self._sessions is None:
+                yield
+                return
+            async with self._sessions.session() as session:
+                await session.execute(
+                    "SELECT pg_advisory_lock(%s::int4, hashtext(%s))", (Namespace.MESSAGE, key)
+                )
+                try:
+                    yield
+                finally:
+                    await session.execute(
+                        "SELECT pg_advisory_unlock(%s::int4, hashtext(%s))",
+                        (Namespace.MESSAGE, key),
+                    )
+
+    async def close(self) -> None:
+        if self._sessions is not None:
+            await self._sessions.close()
+        self.dispose()
+
+    # --- in worker threads -----------------------------------------------------------------
+
+    def _last(self, key: str) -> int | None:
+        with Session(self._engine) as session:
+            found = session.scalar(select(MessageVersion.version).where(MessageVersion.key == key))
+            return None if found is None else int(found)
+
+    def _store(self, key: str, version: int) -> None:
+        now = datetime.now(UTC)
+        with self._engine.begin() as connection:
+            changed = connection.execute(
+                update(MessageVersion)
+                .where(MessageVersion.key == key)
+                .values(version=version, updated_at=now)
+            )
+            if changed.rowcount:
+                return
+            connection.execute(
+                insert(MessageVersion).values(key=key, version=version, updated_at=now)
+            )

@@ -1,0 +1,134 @@
+"""Acknowledged commands are recorded until answered; when their process dies another claims
+them: queued ones to run again, ones that may have reached the node to report as unknown."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.coordination.journal import QUEUED, SENDING, Journal, TakenOver, running
+from bot.coordination.presence import LocalPresence, SharedPresence
+from tests.coordination.conftest import start_python
+
+pytestmark = pytest.mark.postgres
+
+
+async def process(url: str) -> Journal:
+    presence = SharedPresence(url)
+    await presence.start()
+    return Journal(url, presence)
+
+
+async def stop(journal: Journal) -> None:
+    await journal.presence.close()
+    journal.close()
+
+
+@pytest.fixture
+async def here(pg_url: str) -> AsyncIterator[Journal]:
+    journal = await process(pg_url)
+    yield journal
+    await stop(journal)
+
+
+async def test_a_live_process_keeps_its_commands(pg_url: str, here: Journal) -> None:
+    await here.record("command", {"text": "mute alice"})
+    there = await process(pg_url)
+    try:
+        assert await there.take_orphans() == []
+    finally:
+        await stop(there)
+
+
+async def test_an_answered_command_leaves_nothing_to_take(pg_url: str, here: Journal) -> None:
+    entry = await here.record("command", {"text": "mute alice"})
+    await here.done(entry)
+    await here.presence.close()  # as if it died now
+    there = await process(pg_url)
+    try:
+        assert await there.take_orphans() == []
+    finally:
+        await stop(there)
+
+
+async def test_a_dead_process_commands_are_taken_in_the_state_they_were_left(
+    pg_url: str, here: Journal, other_process
+) -> None:
+    dying = start_python(
+        other_process,
+        f"""
+        import asyncio
+        from bot.coordination.journal import Journal, running
+        from bot.coordination.presence import SharedPresence
+        async def main():
+            presence = SharedPresence({pg_url!r})
+            await presence.start()
+            journal = Journal({pg_url!r}, presence)
+            waiting = await journal.record("command", {{"text": "mute alice"}})
+            sent = await journal.record("command", {{"text": "dial bob"}})
+            with running(sent):
+                await journal.before_change()
+            print("ready", flush=True)
+            await asyncio.sleep(60)
+        asyncio.run(main())
+        """,
+    )
+    assert await here.take_orphans() == []
+    dying.send_signal(signal.SIGKILL)
+    dying.wait(5)
+    taken = await here.take_orphans()
+    assert [(entry.payload["text"], entry.state) for entry in taken] == [
+        ("mute alice", QUEUED),
+        ("dial bob", SENDING),
+    ]
+    assert await here.take_orphans() == []  # they are this process's now
+
+
+async def test_two_processes_never_claim_the_same_command(pg_url: str) -> None:
+    dead = await process(pg_url)
+    for n in range(60):
+        await dead.record("command", {"n": n})
+    await dead.presence.close()
+    takers = [await process(pg_url) for _ in range(3)]
+    try:
+        batches = await asyncio.gather(
+            *(taker.take_orphans(limit=7) for taker in takers for _ in range(5))
+        )
+        claimed = [entry.payload["n"] for batch in batches for entry in batch]
+        while any(batches):
+            batches = await asyncio.gather(*(taker.take_orphans(limit=7) for taker in takers))
+            claimed += [entry.payload["n"] for batch in batches for entry in batch]
+        assert sorted(claimed) == list(range(60))
+    finally:
+        dead.close()
+        for taker in takers:
+            await stop(taker)
+
+
+async def test_a_process_presumed_dead_cannot_send_what_was_taken_over(pg_url: str) -> None:
+    slow = await process(pg_url)
+    entry = await slow.record("command", {"text": "end board-meeting"})
+    await slow.presence.close()  # its session lost: the others presume it dead
+    there = await process(pg_url)
+    try:
+        assert [e.id for e in await there.take_orphans()] == [entry.id]
+        with running(entry), pytest.raises(TakenOver):
+            await slow.before_change()
+    finally:
+        slow.close()
+        await stop(there)
+
+
+async def test_sqlite_takes_over_an_earlier_run_of_the_process(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path}/pexbot.db"
+    before = Journal(url, LocalPresence())
+    await before.record("command", {"text": "mute alice"})
+    before.close()
+    after = Journal(url, LocalPresence())
+    try:
+        assert [e.payload["text"] for e in await after.take_orphans()] == ["mute alice"]
+    finally:
+        after.close()

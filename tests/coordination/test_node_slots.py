@@ -1,0 +1,125 @@
+"""PEXIP_MAX_CONCURRENCY across processes: the slots are session advisory locks on one
+PostgreSQL database. Each `SharedSlots` has its own sessions, as each process has."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import time
+
+import pytest
+
+from bot.coordination.node_slots import LocalSlots, SharedSlots, node_slots
+from bot.coordination.sessions import connect
+from tests.coordination.conftest import start_python
+
+pytestmark = pytest.mark.postgres
+
+
+class InFlight:
+    """Counts the holders inside their slot at once, as the node would see them."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.most = 0
+        self.done = 0
+
+    async def request(self, slots: SharedSlots | LocalSlots, seconds: float = 0.005) -> None:
+        async with slots.hold():
+            self.now += 1
+            self.most = max(self.most, self.now)
+            await asyncio.sleep(seconds)
+            self.now -= 1
+            self.done += 1
+
+
+@pytest.mark.parametrize("cap", [1, 2, 3])
+async def test_processes_together_never_exceed_the_cap(pg_url: str, cap: int) -> None:
+    processes = [SharedSlots(pg_url, cap) for _ in range(4)]
+    seen = InFlight()
+    try:
+        await asyncio.gather(*(seen.request(slots) for slots in processes for _ in range(15)))
+    finally:
+        for slots in processes:
+            await slots.close()
+    assert seen.done == 60
+    assert seen.most == cap
+
+
+async def test_a_process_opens_no_more_sessions_than_the_cap(pg_url: str) -> None:
+    slots = SharedSlots(pg_url, 2, name="pexbot serve counted")
+    try:
+        await asyncio.gather(*(InFlight().request(slots) for _ in range(20)))
+        async with await connect(pg_url, "pexbot test") as session:
+            cursor = await session.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                ("pexbot serve counted",),
+            )
+            assert await cursor.fetchone() == (2,)
+    finally:
+        await slots.close()
+
+
+async def test_without_the_database_requests_go_on_under_the_process_cap(caplog) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    slots = SharedSlots(f"postgresql://pexbot@127.0.0.1:{port}/none?connect_timeout=2", 2)
+    seen = InFlight()
+    try:
+        await asyncio.gather(*(seen.request(slots) for _ in range(10)))
+    finally:
+        await slots.close()
+    assert (seen.done, seen.most) == (10, 2)
+    assert caplog.text.count("this process caps the node on its own") == 1
+
+
+async def test_a_killed_process_releases_its_slot_at_once(pg_url: str, other_process) -> None:
+    holder = start_python(
+        other_process,
+        f"""
+        import asyncio, time
+        from bot.coordination.node_slots import SharedSlots
+        async def main():
+            slots = SharedSlots({pg_url!r}, 1)
+            async with slots.hold():
+                print("ready", flush=True)
+                await asyncio.sleep(60)
+        asyncio.run(main())
+        """,
+    )
+    here = SharedSlots(pg_url, 1)
+    try:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.5), here.hold():
+                pass
+        holder.send_signal(signal.SIGKILL)
+        started = time.monotonic()
+        async with asyncio.timeout(5), here.hold():
+            waited = time.monotonic() - started
+    finally:
+        await here.close()
+    assert waited < 2.0
+
+
+async def test_a_waiter_cancelled_in_the_queue_leaves_no_lock_behind(pg_url: str) -> None:
+    first, second = SharedSlots(pg_url, 1), SharedSlots(pg_url, 1)
+    try:
+        async with first.hold():
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.3), second.hold():
+                    pass
+        async with asyncio.timeout(2), second.hold():
+            # while `second` holds the slot, `first` cannot have it
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.3), first.hold():
+                    pass
+    finally:
+        await first.close()
+        await second.close()
+
+
+def test_sqlite_keeps_the_cap_per_process(tmp_path) -> None:
+    assert isinstance(node_slots(f"sqlite:///{tmp_path}/pexbot.db", 2), LocalSlots)
+    assert isinstance(node_slots(None, 2), LocalSlots)
