@@ -84,25 +84,8 @@ class SlackRequests:
         self, button: dict[str, Any], *, user: str, channel: str, **signing: Any
     ) -> httpx.Response:
         """Press a button as rendered in a message (its dict from the blocks, with block_id)."""
-        token = self._token()
-        payload = {
-            "type": "block_actions",
-            **self._actor(user),
-            "channel": {"id": channel},
-            "container": {"type": "message", "channel_id": channel, "is_ephemeral": True},
-            "trigger_id": f"trigger-{token}",
-            "response_url": self.response_url(token, channel=channel, user=user),
-            "actions": [
-                {
-                    "type": "button",
-                    "action_id": button["action_id"],
-                    "block_id": button.get("block_id", ""),
-                    "value": button.get("value", ""),
-                    "action_ts": str(time.time()),
-                }
-            ],
-        }
-        return self.interact(payload, **signing)
+        action = {"type": "button", "value": button.get("value", "")}
+        return self._act(button, action, user=user, channel=channel, **signing)
 
     def choose(
         self, choice: dict[str, Any], label: str, *, user: str, channel: str, **signing: Any
@@ -110,6 +93,19 @@ class SlackRequests:
         """Pick the option whose label starts with `label` in a select menu (its dict from the
         blocks, with block_id), as Slack sends it: the option under `selected_option`."""
         option = next(o for o in choice["options"] if o["text"]["text"].startswith(label))
+        action = {"type": "static_select", "selected_option": option}
+        return self._act(choice, action, user=user, channel=channel, **signing)
+
+    def _act(
+        self,
+        element: dict[str, Any],
+        action: dict[str, Any],
+        *,
+        user: str,
+        channel: str,
+        **signing: Any,
+    ) -> httpx.Response:
+        """A `block_actions` payload for one element of an ephemeral message, as Slack sends it."""
         token = self._token()
         payload = {
             "type": "block_actions",
@@ -120,10 +116,9 @@ class SlackRequests:
             "response_url": self.response_url(token, channel=channel, user=user),
             "actions": [
                 {
-                    "type": "static_select",
-                    "action_id": choice["action_id"],
-                    "block_id": choice.get("block_id", ""),
-                    "selected_option": option,
+                    "action_id": element["action_id"],
+                    "block_id": element.get("block_id", ""),
+                    **action,
                     "action_ts": str(time.time()),
                 }
             ],
