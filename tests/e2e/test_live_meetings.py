@@ -5,6 +5,7 @@ live rosters and started / ended notices, and a card's buttons act for whoever c
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -280,3 +281,25 @@ def test_a_429_on_an_edit_is_waited_out_and_the_newest_state_is_sent(
     after = [c for c in calls if c.at > refused[0].at]
     assert after and after[0].at - refused[0].at >= 1.4  # Retry-After waited out
     assert "VMR_2: 6 participants" in latest_roster(seen, "VMR_2")
+
+
+def test_a_guest_who_names_themselves_like_a_ping_is_shown_literally_on_the_card(
+    live: Bot, simulator: Any, seen: Seen
+) -> None:
+    simulator.control.arrive("board@example.com", "<!channel> <@U0ADMIN01> *Boss*")
+    card = posted(seen, "is waiting to join Board_Room")
+
+    formatted = json.dumps([card.text, *mrkdwn_texts(card.blocks)])  # plain_text shows as is
+    for hostile in ("<!channel>", "<@U0ADMIN01>", "*Boss*"):
+        assert hostile not in formatted
+    assert "&lt;!channel&gt;" in formatted
+
+
+def mrkdwn_texts(node: Any) -> list[str]:
+    """Every text Slack formats (mrkdwn objects) in a message's blocks."""
+    if isinstance(node, list):
+        return [text for item in node for text in mrkdwn_texts(item)]
+    if not isinstance(node, dict):
+        return []
+    own = [node["text"]] if node.get("type") == "mrkdwn" else []
+    return own + [text for value in node.values() for text in mrkdwn_texts(value)]
