@@ -4,31 +4,18 @@ SQLite and on PostgreSQL; a burst of changes is written in order, the last one w
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy
 
 from bot.events.records import LiveRecords
-from bot.store.database import database_url
-
-POSTGRES_URL = os.environ.get("PEXBOT_TEST_POSTGRES_URL")
+from tests.fixtures.databases import KINDS, fresh_database
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=KINDS)
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'live.db'}"
-        return
-    if not POSTGRES_URL:
-        pytest.skip('PEXBOT_TEST_POSTGRES_URL is not set (eval "$(bash .ci/postgres.sh)")')
-    engine = sqlalchemy.create_engine(database_url(POSTGRES_URL))
-    with engine.begin() as connection:
-        connection.execute(sqlalchemy.text("DROP TABLE IF EXISTS live_record"))
-    engine.dispose()
-    yield POSTGRES_URL
+    yield fresh_database(request.param, tmp_path / "live.db", "live_record")
 
 
 async def _write(url: str) -> None:

@@ -4,32 +4,21 @@ fresh start (new client, new database connection), like a restarted clock."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy
 
-from bot.store.database import database_url
+from tests.fixtures.databases import KINDS, fresh_database
 
 OPS = "C0OPS0001"
-POSTGRES_URL = os.environ.get("PEXBOT_TEST_POSTGRES_URL")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=KINDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An SQLite file, and PostgreSQL (its health_alerts table dropped) when one is given."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'pexbot.db'}"
-    if not POSTGRES_URL:
-        pytest.skip('PEXBOT_TEST_POSTGRES_URL is not set (eval "$(bash .ci/postgres.sh)")')
-    engine = sqlalchemy.create_engine(database_url(POSTGRES_URL))
-    with engine.begin() as connection:
-        connection.execute(sqlalchemy.text("DROP TABLE IF EXISTS health_alerts"))
-    engine.dispose()
-    return POSTGRES_URL
+    return fresh_database(request.param, tmp_path / "pexbot.db", "health_alerts")
 
 
 @pytest.fixture

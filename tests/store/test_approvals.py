@@ -4,32 +4,22 @@ asks and from however many processes (here: several stores, as several processes
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy
 
 from bot.store.approvals import ApprovalRequest, ApprovalStore
 from bot.store.audit import AuditEntry, AuditStore
-from bot.store.database import database_url
-
-POSTGRES_URL = os.environ.get("PEXBOT_TEST_POSTGRES_URL")
+from tests.fixtures.databases import KINDS, fresh_database
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/approvals.db"
-    if not POSTGRES_URL:
-        pytest.skip('PEXBOT_TEST_POSTGRES_URL is not set (eval "$(bash .ci/postgres.sh)")')
-    engine = sqlalchemy.create_engine(database_url(POSTGRES_URL))
-    with engine.begin() as connection:
-        connection.execute(sqlalchemy.text("DROP TABLE IF EXISTS approval_requests"))
-    engine.dispose()
-    return POSTGRES_URL
+@pytest.fixture(params=KINDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return fresh_database(request.param, tmp_path / "approvals.db", "approval_requests")
 
 
 @pytest.fixture

@@ -5,30 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy
 
 from bot.store.database import database_url
 from bot.store.once import Once
+from tests.fixtures.databases import KINDS, POSTGRES_URL, fresh_database
 
-POSTGRES_URL = os.environ.get("PEXBOT_TEST_POSTGRES_URL")
 
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/once/pexbot.db"
-    if not POSTGRES_URL:
-        pytest.skip('PEXBOT_TEST_POSTGRES_URL is not set (eval "$(bash .ci/postgres.sh)")')
-    engine = sqlalchemy.create_engine(database_url(POSTGRES_URL))
-    with engine.begin() as connection:
-        connection.execute(sqlalchemy.text("DROP TABLE IF EXISTS seen_once"))
-    engine.dispose()
-    return POSTGRES_URL
+@pytest.fixture(params=KINDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return fresh_database(request.param, tmp_path / "once" / "pexbot.db", "seen_once")
 
 
 @pytest.fixture
