@@ -46,6 +46,11 @@ from bot.slack.socket_mode import Envelopes, SocketModeLink
 
 log = logging.getLogger(__name__)
 
+KEEP_ALIVE_SECONDS = 75
+"""How long an idle keep-alive connection stays open (uvicorn's default is 5 s). Longer than a
+load balancer's usual 60 s idle timeout, so the balancer closes first; else a request sent on a
+connection the server is closing fails as a 502 (or, from a client, a read error)."""
+
 REPLAY_WINDOW = 600.0
 """Seconds a signature is remembered: Slack's timestamps are accepted 5 minutes either way."""
 
@@ -217,6 +222,7 @@ def serve(settings: Settings) -> int:
         port=runtime.slack.port,
         log_level=settings.log_level.lower(),
         proxy_headers=True,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         access_log=settings.log_level == "DEBUG",  # a line per request cost ~10% of an ack's CPU
     )
     return 0
