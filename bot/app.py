@@ -7,16 +7,16 @@ pyproject.toml declares, so nothing in `bot/` imports them.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 
 import aiohttp
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.auditing import auditor as make_auditor
 from bot.auth.permissions import Authorizer, load_policy
 from bot.auth.teams import TeamGate
 from bot.backup.history import BackupHistory
@@ -26,15 +26,15 @@ from bot.coordination.message_edits import MessageEdits
 from bot.coordination.node_slots import NodeSlots, node_slots
 from bot.coordination.presence import presence
 from bot.coordination.sessions import is_postgres
+from bot.events.intents import Intents
 from bot.events.receiver import EventInbox
 from bot.events.records import LiveRecords
 from bot.pexip.client import PexipClient
-from bot.services import BackupServices, Periodic, Services
+from bot.services import BackupServices, Services
 from bot.slack.client import slack_client as make_slack_client
-from bot.slack.mrkdwn import as_mrkdwn
 from bot.slack.usergroups import SlackUserGroups
 from bot.store.approvals import ApprovalStore
-from bot.store.audit import Auditor, AuditStore
+from bot.store.audit import AuditStore
 from bot.store.once import Once
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,6 @@ class Runtime:
     store: AuditStore
     once: Once
     slots: NodeSlots | None = None
-    _repeating: list[asyncio.Task[None]] = field(default_factory=list)
     events: EventSettings | None = None
 
     async def open(self) -> None:
@@ -78,20 +77,11 @@ class Runtime:
                 timeout=aiohttp.ClientTimeout(total=self.web.timeout),
                 trust_env=self.web.trust_env_in_session,
             )
-        if not self._repeating:
-            self._repeating = [
-                asyncio.create_task(_repeat(job, self.web), name=job.name)
-                for job in self.services.periodic
-            ]
         if self.services.recovery is not None:
             # this process counts as alive from here, and finishes what stopped ones left
             await self.services.recovery.start()
 
     async def close(self) -> None:
-        for task in self._repeating:
-            task.cancel()
-        await asyncio.gather(*self._repeating, return_exceptions=True)
-        self._repeating = []
         if self.services.recovery is not None:
             await self.services.recovery.stop_watching()
         await self.services.drain()
@@ -99,7 +89,7 @@ class Runtime:
             await self.services.events.close()
         if self.services.live_records is not None:
             await self.services.live_records.written()
-            self.services.live_records.close()
+            await self.services.live_records.close()
         if self.services.recovery is not None:
             # what could not be finished in time is left recorded: another process takes it
             await self.services.recovery.close()
@@ -120,31 +110,10 @@ class Runtime:
             self.services.backup.history.close()
 
 
-async def _repeat(job: Periodic, web: AsyncWebClient) -> None:
-    """`job` every `job.seconds` until cancelled; a failed round is logged, not fatal."""
-    while True:
-        await asyncio.sleep(job.seconds)
-        try:
-            await job.work(web)
-        except Exception:
-            log.exception("%s failed; trying again in %s s", job.name, job.seconds)
-
-
 def slack_client(settings: Settings) -> AsyncWebClient:
     """The Slack Web API client, on SLACK_API_URL, retrying as Slack advises."""
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     return make_slack_client(token, str(settings.slack_api_url))
-
-
-def _secrets(settings: Settings) -> list[object]:
-    return [
-        settings.slack_bot_token,
-        settings.slack_signing_secret,
-        settings.slack_app_token,
-        settings.pexip_password,
-        settings.backup_passphrase,
-        settings.pexip_events_password,
-    ]
 
 
 def build_runtime(settings: Settings, install: Install | None = None) -> Runtime:
@@ -155,12 +124,7 @@ def build_runtime(settings: Settings, install: Install | None = None) -> Runtime
     policy = load_policy(settings.permissions_file)
     web = slack_client(settings)
     store = AuditStore(settings.database_url)
-    auditor = Auditor(
-        store,
-        post_to_channel=_poster(web) if settings.audit_channel else None,
-        channel=settings.audit_channel,
-        secrets=_secrets(settings),  # type: ignore[arg-type]
-    )
+    auditor = make_auditor(settings, web, store)
     backup = None
     if settings.backup_passphrase is not None:
         backup = BackupServices(settings.backup(), BackupHistory(settings.database_url))
@@ -194,6 +158,7 @@ def build_runtime(settings: Settings, install: Install | None = None) -> Runtime
     if events is not None:
         services.events = EventInbox()
         services.live_records = LiveRecords(settings.database_url)
+        services.intents = Intents(services.live_records)
     signing = slack.signing_secret.get_secret_value() if slack.signing_secret else None
     bolt = AsyncApp(
         client=web,
@@ -217,10 +182,3 @@ def build_runtime(settings: Settings, install: Install | None = None) -> Runtime
         slots=slots,
         events=events,
     )
-
-
-def _poster(web: AsyncWebClient):  # type: ignore[no-untyped-def]
-    async def post(channel: str, text: str) -> None:
-        await web.chat_postMessage(channel=channel, text=as_mrkdwn(text))
-
-    return post

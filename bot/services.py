@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
-
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.auth.aliases import ConferenceAliases
 from bot.auth.permissions import Authorizer
@@ -28,16 +26,6 @@ from bot.store.approvals import ApprovalStore
 from bot.store.audit import Auditor
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Periodic:
-    """Work a serve process repeats every `seconds` while it runs (e.g. expiring approval
-    requests), given the process's Slack Web API client."""
-
-    name: str
-    seconds: float
-    work: Callable[[AsyncWebClient], Awaitable[object]]
 
 
 @dataclass(frozen=True)
@@ -73,7 +61,6 @@ class Services:
     live_records: LiveRecords | None = None
     intents: Intents = field(default_factory=Intents)
     conference_aliases: ConferenceAliases = field(init=False)
-    periodic: list[Periodic] = field(default_factory=list)  # run by each serve process (`bot.app`)
     journal: Journal | None = None
     """Acknowledged commands recorded until answered (`bot.coordination.journal`)."""
     recovery: Recovery | None = None

@@ -10,6 +10,9 @@ the expiry.
     → the runner runs the stored command for the requester, `approved_by` the clicker, under
       the same ref; a Reject or the expiry updates the message and audits under the same ref.
 
+The leading clock expires what nobody clicked (`bot.approval_expiry`); a click on a request
+whose time is up is refused as expired even before the clock's next round, and expires it.
+
 Every refusal is said privately and leaves the node untouched.
 """
 
@@ -17,12 +20,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
+from bot.approval_expiry import asked, at_time, show_decided, utc_now
+from bot.approval_expiry import expire as expire_request
 from bot.auth.permissions import ConferenceScope, Decision
 from bot.auth.policy import Approval
 from bot.services import Services
@@ -36,11 +41,6 @@ from handlers.registry import Command, StaleButton, decode, encode
 log = logging.getLogger(__name__)
 
 APPROVE, REJECT = "approval_approve", "approval_reject"
-SWEEP_SECONDS = 2.0  # how often a serve process looks for requests whose time is up
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 # --- asking ------------------------------------------------------------------------------------
@@ -71,20 +71,11 @@ async def ask(
     ts = await replies.public(pending_message(request))
     if ts:
         await services.approvals.posted(reference, ts)
-    return f"waits for approval by {_roles(rule.approvers)} until {_time(request.expires_at)}"
+    return f"waits for approval by {_roles(rule.approvers)} until {at_time(request.expires_at)}"
 
 
 def _roles(names: tuple[str, ...]) -> str:
     return " or ".join(names)
-
-
-def _time(moment: datetime) -> str:
-    return f"{moment:%H:%M:%S} UTC"
-
-
-def _asked(request: ApprovalRequest) -> Mrkdwn:
-    """ "<@U1> asks to end VMR_1": the question is the command's declared wording."""
-    return render("{} asks to {}", mention(request.requester), Mrkdwn(request.question))
 
 
 def pending_message(request: ApprovalRequest) -> Message:
@@ -92,10 +83,10 @@ def pending_message(request: ApprovalRequest) -> Message:
     text = render(
         ":raised_hand: {}. It needs the approval of someone else with the {} role and the {} "
         "permission, by {} (in {} min). (ref `{}`)",
-        _asked(request),
+        asked(request),
         join(" or ", (code(name) for name in request.approvers)),
         code(request.permission),
-        _time(request.expires_at),
+        at_time(request.expires_at),
         minutes,
         request.ref,
     )
@@ -105,33 +96,6 @@ def pending_message(request: ApprovalRequest) -> Message:
     ]
     rows: list[Block] = [blocks.section(text), ActionsBlock(elements=buttons)]
     return blocks.message(text, rows)
-
-
-def decided_message(request: ApprovalRequest) -> Message:
-    """The request's message once decided: who approved or rejected it, or that it expired."""
-    by = mention(request.decided_by) if request.decided_by else render("nobody")
-    outcome = {
-        "approved": render(":white_check_mark: Approved by {}", by),
-        "rejected": render(":x: Rejected by {}: nothing was done", by),
-        "expired": render(":hourglass: Expired at {}: nothing was done", _time(request.expires_at)),
-        "pending": render(":raised_hand: Waiting for approval"),
-    }[request.state]
-    text = render("{}. {}. (ref `{}`)", _asked(request), outcome, request.ref)
-    return blocks.message(text, [blocks.section(text)])
-
-
-async def show_decided(client: AsyncWebClient, request: ApprovalRequest) -> None:
-    """Edit the request's message in place (any process may: it is found by its channel and
-    ts in the database)."""
-    if not request.message_ts or not request.channel:
-        return
-    message = decided_message(request)
-    try:
-        await client.chat_update(
-            channel=request.channel, ts=request.message_ts, text=message.text, blocks=message.blocks
-        )
-    except Exception:
-        log.exception("could not update the approval request's message (ref %s)", request.ref)
 
 
 # --- a click ----------------------------------------------------------------------------------
@@ -183,7 +147,7 @@ async def decide(
             return Refusal(_expired(latest), "invalid", latest)
         return Refusal(_already(latest), "invalid", latest)
     decided = await services.approvals.get(ref) or request
-    await show_decided(client, decided)
+    await show_decided(client, services.edits, decided)
     if not approve:
         return Rejected(decided)
     try:
@@ -205,7 +169,7 @@ def _already(request: ApprovalRequest) -> Mrkdwn:
 def _expired(request: ApprovalRequest) -> Mrkdwn:
     return render(
         "Nothing was done: this request expired at {}. Ask again if it is still needed.",
-        _time(request.expires_at),
+        at_time(request.expires_at),
     )
 
 
@@ -226,7 +190,7 @@ async def _may_decide(
             "you asked for this yourself: someone else with the {} role may reject it, "
             "or it expires at {}",
             roles,
-            _time(request.expires_at),
+            at_time(request.expires_at),
         )
     authorizer = services.authorizer
     if not await authorizer.holds_role(user, request.approvers):
@@ -257,40 +221,13 @@ async def _permission(
     return decisions
 
 
-# --- expiry -----------------------------------------------------------------------------------
-
-
 async def expire(
     services: Services, client: AsyncWebClient, request: ApprovalRequest, now: datetime
 ) -> bool:
-    """Mark it expired (if nobody decided it first), edit its message, audit it `expired` under
-    its ref; True for the one caller that expired it."""
-    if not await services.approvals.decide(request.ref, "expired", "", now):
-        return False
-    expired = await services.approvals.get(request.ref) or request
-    await show_decided(client, expired)
-    try:
-        await services.auditor.record(
-            user=request.requester,
-            team=request.team,
-            channel=request.channel,
-            command=request.word,
-            outcome="expired",
-            target=request.target,
-            detail=f"nobody approved it by {_time(request.expires_at)}",
-            correlation_id=request.ref,
-        )
-    except Exception:
-        log.exception("could not write the audit entry (ref %s)", request.ref)
-    return True
-
-
-async def sweep(services: Services, client: AsyncWebClient) -> int:
-    """Expire every pending request whose time is up; how many this process expired."""
-    expired = 0
-    for request in await services.approvals.due(utc_now()):
-        expired += await expire(services, client, request, utc_now())
-    return expired
+    """A click found the request's time up: expire it now (unless the clock just did)."""
+    return await expire_request(
+        services.approvals, services.auditor, client, services.edits, request, now
+    )
 
 
 def refused_text(refusal: Refusal, reference: str) -> Mrkdwn:

@@ -2,8 +2,17 @@
 live rosters and started / ended notices in the channels of the policy's `watch` entries.
 
     POST /pexip/events (bot.events.receiver) ▶ inbox ▶ LiveMeetings (here, one event at a time)
-        ▶ state merged into bot.events.records (DATABASE_URL) ▶ messages marked dirty
+        ▶ state merged into bot.events.records (DATABASE_URL), in a turn ▶ messages marked dirty
         ▶ bot.events.coalesce sends each message's newest state (post once, then chat.update)
+          through bot.coordination.message_edits (one edit of a message at a time, in order)
+
+Several `serve` processes sharing a PostgreSQL database act as one (INTERFACE §10): each event is
+handled in a turn of the records (one at a time across the processes, on what all of them wrote),
+so a guest gets one card whichever process each delivery reaches, and a card says who admitted
+them whichever process ran the click (`bot.events.intents`). Each change of what a message shows
+raises its version (`v`); an edit is sent only if no newer version was sent before it, and a
+message is posted only if nobody posted it (its ts is read inside the message's turn), so two
+processes never post one card twice and an older render never replaces a newer one.
 
 Events alone: a participant event carries the whole field set (merged, never a missing key read
 as false). The status API is read once for a conference whose start the bot did not see (it ran
@@ -25,6 +34,7 @@ from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, DividerB
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.auth.policy import ConferenceScope, Watch
+from bot.coordination.message_edits import MessageEdits
 from bot.events.coalesce import Coalescer
 from bot.events.envelope import Event
 from bot.events.records import LiveRecords, Record
@@ -42,6 +52,8 @@ from handlers.registry import REGISTRY
 log = logging.getLogger(__name__)
 
 WAITING = "waiting_room"
+POSTED = "t:"  # + a message's key: where it was posted
+INTENT = "i:"  # + a participant id: who asked to admit or disconnect them (bot.events.intents)
 ROSTER_BUTTONS = frozenset({"mute", "unmute", "admit", "disconnect", "transfer"})
 """Every roster button is offered; the click is checked for whoever clicks it."""
 
@@ -56,10 +68,10 @@ class LiveMeetings:
         self.web = web
         self.records = records
         self.edits = Coalescer(self._send, window)
+        self.versions = services.edits or MessageEdits(records.database_url)
         self.dropped: Counter[str] = Counter()  # events of conferences no watch matches
 
     async def __call__(self, event: Event) -> None:
-        await self.records.load()
         name = event.conference
         if name is None:
             return  # sink lifecycle, media statistics: nothing to show
@@ -67,10 +79,19 @@ class LiveMeetings:
         if not watches:
             self.dropped[event.name] += 1
             return
-        if event.name.startswith("participant_"):
-            await self._participant(event, name, watches)
-        elif event.name.startswith("conference_"):
-            await self._conference(event, name, watches)
+        async with self.records.turn():
+            if event.name.startswith("participant_"):
+                await self._participant(event, name, watches)
+            elif event.name.startswith("conference_"):
+                await self._conference(event, name, watches)
+
+    async def _mark(self, key: str) -> None:
+        """What message `key` shows changed: a new version of it, sent by the coalescer."""
+        record = self.records.get(key)
+        if record is None:
+            return
+        await self.records.put(key, {**record, "v": int(record.get("v", 0)) + 1})
+        self.edits.mark(key)
 
     # --- which watches ---------------------------------------------------------------------
 
@@ -119,7 +140,7 @@ class LiveMeetings:
             if "lobby" in watch.show:
                 await self._lobby(uuid_, record, watch)
             if "roster" in watch.show:
-                self.edits.mark(await self._roster_key(conference, meeting, watch))
+                await self._mark(await self._roster_key(conference, meeting, watch))
         if moved_from and moved_from != conference:
             await self._refresh_rosters(moved_from)
 
@@ -132,7 +153,7 @@ class LiveMeetings:
                 card = {"channel": watch.channel, "uuid": uuid_, "status": "waiting"}
                 card["data"] = participant["data"]
                 await self.records.put(key, card)
-                self.edits.mark(key)
+                await self._mark(key)
             return
         if card["status"] != "waiting":
             return
@@ -143,7 +164,7 @@ class LiveMeetings:
             card |= {"status": "admitted", "by": self.services.intents.who("admit", uuid_)}
         card["data"] = participant["data"]
         await self.records.put(key, card)
-        self.edits.mark(key)
+        await self._mark(key)
 
     async def _count_peak(self, conference: str, meeting: Record) -> None:
         present = sum(1 for person in self._people(conference) if _in_room(person))
@@ -222,11 +243,10 @@ class LiveMeetings:
             ):
                 await self._notice(conference, meeting, watch)
             if "roster" in watch.show:
-                self.edits.mark(await self._roster_key(conference, meeting, watch))
+                await self._mark(await self._roster_key(conference, meeting, watch))
         if meeting.get("ended"):
-            await self.records.drop(
-                *[k for k in self.records.keys("p:") if self._of(k, conference)]
-            )
+            gone = [k for k in self.records.keys("p:") if self._of(k, conference)]
+            await self.records.drop(*gone, *(f"{INTENT}{key[2:]}" for key in gone))
 
     def _of(self, key: str, conference: str) -> bool:
         record = self.records.get(key)
@@ -238,7 +258,7 @@ class LiveMeetings:
         if self.records.get(key) is not None:
             return
         await self.records.put(key, {"channel": watch.channel, "conference": conference})
-        self.edits.mark(key)
+        await self._mark(key)
 
     async def _roster_key(self, conference: str, meeting: Record, watch: Watch) -> str:
         key = f"m:roster:{meeting['run']}:{watch.channel}"
@@ -251,28 +271,35 @@ class LiveMeetings:
         if meeting is None:
             return
         for key in self.records.keys(f"m:roster:{meeting['run']}:"):
-            self.edits.mark(key)
+            await self._mark(key)
 
     # --- sending (through the coalescer) -------------------------------------------------------
 
     async def _send(self, key: str) -> None:
+        """Render the newest state this process knows and send it, unless a process has sent
+        a newer version of the message already."""
         record = self.records.get(key)
         if record is None:
             return
         message = self._render(key, record)
         if message is None:
             return
-        if record.get("ts"):
+        version = int(record.get("v", 0))
+        await self.versions.edit(key, version, lambda: self._deliver(key, record, message))
+
+    async def _deliver(self, key: str, record: Record, message: Message) -> None:
+        """In the message's turn: edit it where it was posted, or post it (once)."""
+        posted_at = await self.records.fresh(POSTED + key)
+        ts = (posted_at or {}).get("ts") or record.get("ts")  # `ts`: as older versions kept it
+        if ts:
             await self.web.chat_update(
-                channel=record["channel"], ts=record["ts"], text=message.text, blocks=message.blocks
+                channel=record["channel"], ts=ts, text=message.text, blocks=message.blocks
             )
             return
         posted = await self.web.chat_postMessage(
             channel=record["channel"], text=message.text, blocks=message.blocks
         )
-        record["ts"] = posted["ts"]
-        latest = self.records.get(key) or record
-        await self.records.put(key, {**latest, "ts": posted["ts"]})
+        await self.records.put_now(POSTED + key, {"ts": posted["ts"]})
 
     def _render(self, key: str, record: Record) -> Message | None:
         kind = key.split(":", 2)[1]

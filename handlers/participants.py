@@ -240,7 +240,7 @@ async def on_participant(ctx: Context, command: ParticipantCommand) -> Done:
     node_command = _NODE_COMMAND[type(command)](participant_id=participant.id)
     whom = messages.whom(participant.label, participant.conference)
     target = participant_target(participant)
-    ctx.services.intents.note(command.word, participant.id, ctx.interaction.user_id)
+    await ctx.services.intents.note(command.word, participant.id, ctx.interaction.user_id)
     await ctx.send(node_command, ctx.attempt(command, whom), target)
     return Done(Message(ctx.done(command, whom)), target)
 

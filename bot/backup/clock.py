@@ -17,6 +17,8 @@ clock runs it.
 Only the leading clock runs its scheduler (`bot.coordination.leader`): on PostgreSQL any number
 of clocks may run, the others wait and the first in line takes over when the leader goes; the
 claim above covers a leader lost in the middle of a run (its run goes on, nobody repeats it).
+Besides the backup the scheduler runs the health poll (`bot.health.poll`) and the expiry of
+approval requests (`bot.approval_expiry`, every few seconds, from a job store in memory).
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.approval_expiry import JOB_ID as EXPIRY_JOB_ID
+from bot.approval_expiry import ApprovalExpiry, schedule_expiry
+from bot.approval_expiry import job_stores as expiry_job_stores
 from bot.backup.cron import cron_trigger
 from bot.backup.history import BackupHistory, HistoryError
 from bot.backup.job import run_backup, utc_now
@@ -235,15 +240,19 @@ async def _act(
     """Run the scheduled jobs until `stop` is set (0) or the lead is lost (0, to wait again);
     1 when the job store cannot be used."""
     trigger, zone = backup_trigger(backup), ZoneInfo(backup.timezone)
-    scheduler = AsyncIOScheduler(jobstores={"default": _job_store(settings)}, timezone=zone)
+    stores = {"default": _job_store(settings), **expiry_job_stores()}
+    scheduler = AsyncIOScheduler(jobstores=stores, timezone=zone)
     scheduler.add_listener(_log_skipped, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+    expiry = ApprovalExpiry(settings)
     try:
         scheduler.start(paused=True)
         _log_start(_ensure_job(scheduler, trigger), trigger, zone)
         schedule_health(scheduler, settings)
+        schedule_expiry(scheduler, expiry)
     except SQLAlchemyError as exc:
         log.error("the clock cannot use DATABASE_URL for its job store: %s", exc)
         await _shut_down(scheduler)
+        await expiry.close()
         return 1
     scheduler.resume()
     try:
@@ -255,6 +264,7 @@ async def _act(
         return 0
     finally:
         await _shut_down(scheduler)
+        await expiry.close()
 
 
 async def _first(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
@@ -327,6 +337,8 @@ def _log_skipped(event: JobEvent) -> None:
     if event.job_id == HEALTH_JOB_ID:
         log.info("a health poll was skipped: the previous one is still running or was late")
         return
+    if event.job_id == EXPIRY_JOB_ID:
+        return  # the next round, seconds later, expires what this one would have
     if event.code == EVENT_JOB_MISSED:
         log.warning(
             "the backup run of %s was missed by more than %s and skipped; "

@@ -46,6 +46,7 @@ class Namespace:
     CLOCK_LEADER = 0x7078_0002
     PROCESS = 0x7078_0003
     MESSAGE = 0x7078_0004
+    LIVE = 0x7078_0005
 
 
 def is_postgres(database_url_text: str) -> bool:

@@ -3,10 +3,17 @@ to which conference and participant, and the state the events have built, so tha
 process edits its existing messages instead of posting new ones.
 
 One small key-value table: `p:<uuid>` a participant, `c:<name>` a conference, `m:<...>` a
-message (its channel and ts). Each row holds a JSON object. A process reads every row once at
-start; changes are made in memory at once and written behind, in order, by one writer thread
-that commits whatever has queued up together (`bot.store.group_commit`): a burst of events
-costs a few commits, not one each, and the event consumer never waits for the disk.
+message (its channel, what it shows and `v`, its version), `t:<message key>` where that message
+was posted (its ts), `i:<uuid>` who last asked the node to admit or disconnect that participant
+(`bot.events.intents`). Each row holds a JSON object. A process reads every row once at start;
+changes are made in memory at once and written behind, in order, by one writer thread that
+commits whatever has queued up together (`bot.store.group_commit`): a burst of events costs a
+few commits, not one each, and the event consumer never waits for the disk.
+
+Several processes on one PostgreSQL database (INTERFACE §10) change the records in `turn()`s,
+one at a time across all of them (the session advisory lock (LIVE, 0)): a turn reads every row
+afresh first and has written its changes before it lets go, so each process builds on what the
+others did, whichever of them received the event before.
 """
 
 from __future__ import annotations
@@ -14,12 +21,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import Float, String, Text, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from bot.coordination.sessions import Namespace, Sessions, is_postgres, process_name
 from bot.store.database import TableStore
 from bot.store.group_commit import GroupCommit
 
@@ -56,11 +66,37 @@ class LiveRecords(TableStore):
         self._rows: dict[str, Record] | None = None
         self._writer: GroupCommit[Change] = GroupCommit(self._write, name="live-records")
         self._writes: set[asyncio.Task[None]] = set()
+        self.database_url = database_url_text
+        self.shared = is_postgres(database_url_text)
+        """Other processes may change the records (PostgreSQL): change them in `turn()`s."""
+        self._sessions = (
+            Sessions(database_url_text, 1, process_name("live")) if self.shared else None
+        )
+        self._turns = asyncio.Lock()
 
     async def load(self) -> None:
         if self._rows is None:
             rows = await asyncio.to_thread(self._run, "read", self._select)
             self._rows = rows
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """Change the records as the only one: one turn at a time in this process and, on
+        PostgreSQL, across every process, with the rows read afresh first and the changes
+        written before the next turn begins (anywhere)."""
+        async with self._turns:
+            await self.load()
+            if self._sessions is None:
+                yield
+                return
+            async with self._sessions.session() as session:
+                await session.execute(_LOCK, (Namespace.LIVE,))
+                try:
+                    self._rows = await asyncio.to_thread(self._run, "read", self._select)
+                    yield
+                finally:
+                    await self.written()
+                    await session.execute(_UNLOCK, (Namespace.LIVE,))
 
     def get(self, key: str) -> Record | None:
         assert self._rows is not None, "load() first"
@@ -74,7 +110,20 @@ class LiveRecords(TableStore):
     async def put(self, key: str, value: Record) -> None:
         assert self._rows is not None, "load() first"
         self._rows[key] = dict(value)
-        self._behind((key, json.dumps(value, ensure_ascii=False, separators=(",", ":"))))
+        self._behind((key, _text(value)))
+
+    async def put_now(self, key: str, value: Record) -> None:
+        """`put`, returning once it is written (what another process must find at once: where a
+        message was posted, who asked to admit whom)."""
+        assert self._rows is not None, "load() first"
+        self._rows[key] = dict(value)
+        await self._writer.submit((key, _text(value)))
+
+    async def fresh(self, key: str) -> Record | None:
+        """The row as the database holds it now (PostgreSQL), or as this process holds it."""
+        if not self.shared:
+            return self.get(key)
+        return await asyncio.to_thread(self._run, "read", self._select_one, key)
 
     async def drop(self, *keys: str) -> None:
         assert self._rows is not None, "load() first"
@@ -87,7 +136,9 @@ class LiveRecords(TableStore):
         while self._writes:
             await asyncio.wait(set(self._writes))
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        if self._sessions is not None:
+            await self._sessions.close()
         self._writer.close()
         self.dispose()
 
@@ -110,6 +161,11 @@ class LiveRecords(TableStore):
             rows = connection.execute(select(LiveRow.key, LiveRow.value)).all()
         return {key: json.loads(value) for key, value in rows}
 
+    def _select_one(self, key: str) -> Record | None:
+        with self._engine.connect() as connection:
+            text = connection.scalar(select(LiveRow.value).where(LiveRow.key == key))
+        return None if text is None else dict(json.loads(text))
+
     def _apply(self, changes: list[Change]) -> None:
         """One transaction for the batch: the last change of each key, in order."""
         dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
@@ -125,3 +181,11 @@ class LiveRecords(TableStore):
                         index_elements=[LiveRow.key], set_={"value": text}
                     )
                 )
+
+
+_LOCK = "SELECT pg_advisory_lock(%s::int4, 0)"
+_UNLOCK = "SELECT pg_advisory_unlock(%s::int4, 0)"
+
+
+def _text(value: Record) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

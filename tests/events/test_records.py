@@ -26,14 +26,14 @@ async def _write(url: str) -> None:
     await records.put("p:gone", {"gone": True})
     await records.drop("p:gone")
     await records.written()
-    records.close()
+    await records.close()
 
 
 async def _read(url: str) -> tuple[dict[str, object] | None, dict[str, object] | None]:
     records = LiveRecords(url)
     await records.load()
     found = records.get("m:lobby:abc:C0LIVE"), records.get("p:gone")
-    records.close()
+    await records.close()
     return found
 
 
