@@ -7,9 +7,10 @@ pyproject.toml declares, so nothing in `bot/` imports them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 
 import aiohttp
@@ -30,7 +31,7 @@ from bot.events.intents import Intents
 from bot.events.receiver import EventInbox
 from bot.events.records import LiveRecords
 from bot.pexip.client import PexipClient
-from bot.services import BackupServices, Services
+from bot.services import BackupServices, Periodic, Services
 from bot.slack.client import slack_client as make_slack_client
 from bot.slack.usergroups import SlackUserGroups
 from bot.store.approvals import ApprovalStore
@@ -66,6 +67,7 @@ class Runtime:
     store: AuditStore
     once: Once
     slots: NodeSlots | None = None
+    _repeating: list[asyncio.Task[None]] = field(default_factory=list)
     events: EventSettings | None = None
 
     async def open(self) -> None:
@@ -77,11 +79,20 @@ class Runtime:
                 timeout=aiohttp.ClientTimeout(total=self.web.timeout),
                 trust_env=self.web.trust_env_in_session,
             )
+        if not self._repeating:
+            self._repeating = [
+                asyncio.create_task(_repeat(job, self.web), name=job.name)
+                for job in self.services.periodic
+            ]
         if self.services.recovery is not None:
             # this process counts as alive from here, and finishes what stopped ones left
             await self.services.recovery.start()
 
     async def close(self) -> None:
+        for task in self._repeating:
+            task.cancel()
+        await asyncio.gather(*self._repeating, return_exceptions=True)
+        self._repeating = []
         if self.services.recovery is not None:
             await self.services.recovery.stop_watching()
         await self.services.drain()
@@ -108,6 +119,16 @@ class Runtime:
         self.services.approvals.close()
         if self.services.backup is not None:
             self.services.backup.history.close()
+
+
+async def _repeat(job: Periodic, web: AsyncWebClient) -> None:
+    """`job` every `job.seconds` until cancelled; a failed round is logged, not fatal."""
+    while True:
+        await asyncio.sleep(job.seconds)
+        try:
+            await job.work(web)
+        except Exception:
+            log.exception("%s failed; trying again in %s s", job.name, job.seconds)
 
 
 def slack_client(settings: Settings) -> AsyncWebClient:
@@ -144,6 +165,7 @@ def build_runtime(settings: Settings, install: Install | None = None) -> Runtime
             before_change=journal.before_change if journal is not None else None,
         ),
         journal=journal,
+        shared_database=is_postgres(settings.database_url),
         edits=MessageEdits(settings.database_url),
         authorizer=Authorizer(policy, SlackUserGroups(web) if policy.uses_groups else None),
         auditor=auditor,

@@ -132,6 +132,18 @@ async def expire(
     return True
 
 
+async def sweep(
+    approvals: ApprovalStore, audit: Auditor, client: AsyncWebClient, edits: MessageEdits | None
+) -> int:
+    """Expire every pending request whose time is up; how many this process expired."""
+    expired = 0
+    for request in await approvals.due(utc_now()):
+        expired += await expire(approvals, audit, client, edits, request, utc_now())
+    if expired:
+        log.info("expired %d approval request%s", expired, "" if expired == 1 else "s")
+    return expired
+
+
 class ApprovalExpiry:
     """The leading clock's job: expire every pending request whose time is up."""
 
@@ -147,14 +159,7 @@ class ApprovalExpiry:
 
     async def run(self) -> int:
         """One round; how many requests it expired."""
-        expired = 0
-        for request in await self.approvals.due(utc_now()):
-            expired += await expire(
-                self.approvals, self.audit, self.web, self.edits, request, utc_now()
-            )
-        if expired:
-            log.info("expired %d approval request%s", expired, "" if expired == 1 else "s")
-        return expired
+        return await sweep(self.approvals, self.audit, self.web, self.edits)
 
     async def close(self) -> None:
         await self.edits.close()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.auth.aliases import ConferenceAliases
 from bot.auth.permissions import Authorizer
@@ -26,6 +28,16 @@ from bot.store.approvals import ApprovalStore
 from bot.store.audit import Auditor
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Periodic:
+    """Work a serve process repeats every `seconds` while it runs (e.g. expiring approval
+    requests on SQLite), given the process's Slack Web API client."""
+
+    name: str
+    seconds: float
+    work: Callable[[AsyncWebClient], Awaitable[object]]
 
 
 @dataclass(frozen=True)
@@ -61,6 +73,9 @@ class Services:
     live_records: LiveRecords | None = None
     intents: Intents = field(default_factory=Intents)
     conference_aliases: ConferenceAliases = field(init=False)
+    periodic: list[Periodic] = field(default_factory=list)  # run by each serve process (`bot.app`)
+    shared_database: bool = False
+    """DATABASE_URL is PostgreSQL: other serve and clock processes may share it (INTERFACE §10)."""
     journal: Journal | None = None
     """Acknowledged commands recorded until answered (`bot.coordination.journal`)."""
     recovery: Recovery | None = None

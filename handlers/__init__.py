@@ -9,16 +9,17 @@ command, every button action id the declarations offer, the forms and their pick
     dialling.py      dial (and its form)
     health.py        status
     backups.py       backup now | list | restore
-    approvals.py     two-person approval: the request, Approve / Reject (the clock expires them)
+    approvals.py     two-person approval: the request, Approve / Reject, the expiry on SQLite
     live.py          live meetings: lobby cards (the Admit / Disconnect buttons above), rosters
 """
 
 from __future__ import annotations
 
 import re
+from functools import partial
 from typing import Any
 
-from bot.services import Services
+from bot.services import Periodic, Services
 from handlers import (
     approvals,
     backups,
@@ -52,6 +53,12 @@ def register(app: Any, services: Services) -> None:
     app.action("cancel")(on.cancel)
     app.action(approvals.APPROVE)(on.decision)
     app.action(approvals.REJECT)(on.decision)
+    if services.authorizer.policy.approval and not services.shared_database:
+        # the one serve of an SQLite file expires requests too, so that it needs no clock for
+        # it; on PostgreSQL the leading clock alone does (`bot.approval_expiry`)
+        services.periodic.append(
+            Periodic("approval expiry", approvals.SWEEP_SECONDS, partial(approvals.sweep, services))
+        )
     app.view(modals.DIAL_CALLBACK)(on.dial_submitted)
     app.view(modals.TRANSFER_CALLBACK)(on.transfer_submitted)
     app.options(modals.CONFERENCE_OPTIONS)(on.conference_options)

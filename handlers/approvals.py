@@ -10,8 +10,9 @@ the expiry.
     → the runner runs the stored command for the requester, `approved_by` the clicker, under
       the same ref; a Reject or the expiry updates the message and audits under the same ref.
 
-The leading clock expires what nobody clicked (`bot.approval_expiry`); a click on a request
-whose time is up is refused as expired even before the clock's next round, and expires it.
+The leading clock expires what nobody clicked (`bot.approval_expiry`), and so does the one
+serve of an SQLite file (`sweep`, which needs no clock for it); a click on a request whose time
+is up is refused as expired even before the next round, and expires it.
 
 Every refusal is said privately and leaves the node untouched.
 """
@@ -26,8 +27,9 @@ from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
-from bot.approval_expiry import asked, at_time, show_decided, utc_now
+from bot.approval_expiry import EVERY_SECONDS, asked, at_time, show_decided, utc_now
 from bot.approval_expiry import expire as expire_request
+from bot.approval_expiry import sweep as sweep_due
 from bot.auth.permissions import ConferenceScope, Decision
 from bot.auth.policy import Approval
 from bot.services import Services
@@ -41,6 +43,7 @@ from handlers.registry import Command, StaleButton, decode, encode
 log = logging.getLogger(__name__)
 
 APPROVE, REJECT = "approval_approve", "approval_reject"
+SWEEP_SECONDS = EVERY_SECONDS  # how often the serve of an SQLite file expires requests
 
 
 # --- asking ------------------------------------------------------------------------------------
@@ -228,6 +231,11 @@ async def expire(
     return await expire_request(
         services.approvals, services.auditor, client, services.edits, request, now
     )
+
+
+async def sweep(services: Services, client: AsyncWebClient) -> int:
+    """Expire every pending request whose time is up; how many this process expired."""
+    return await sweep_due(services.approvals, services.auditor, client, services.edits)
 
 
 def refused_text(refusal: Refusal, reference: str) -> Mrkdwn:

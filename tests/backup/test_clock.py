@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -40,6 +41,8 @@ from bot.backup.clock import (
 )
 from bot.backup.history import BackupHistory, BackupRun
 from bot.config import ConfigError, Settings
+from bot.store.approvals import ApprovalRequest, ApprovalStore
+from bot.store.audit import AuditStore
 from bot.store.database import database_url
 
 PASSPHRASE = "pp-SECRET-4242"
@@ -497,3 +500,70 @@ async def test_of_two_clocks_on_postgres_one_acts_and_the_other_takes_over_when_
         assert await second == 0
     assert creates(simulator) == 1  # the newcomer did not repeat the backup
     assert len(slack_api.state.messages()) == 1
+
+
+# --- approval expiry -----------------------------------------------------------------------
+
+
+def approval_request(name: str, expires_in: float) -> ApprovalRequest:
+    now, ref = datetime.now(UTC), f"{name}{uuid4().hex[:8]}"
+    return ApprovalRequest(
+        ref=ref,
+        word="end",
+        permission="end",
+        command="{}",
+        question="end VMR_1",
+        target="VMR_1",
+        conferences=("VMR_1",),
+        approvers=("admin",),
+        requester="U0MOD0001",
+        team="T0TEST001",
+        channel="C0ROOMS01",
+        created_at=now - timedelta(minutes=10),
+        expires_at=now + timedelta(seconds=expires_in),
+        message_ts=f"1700000000.{ref[-6:]}",
+    )
+
+
+async def stored(db_url: str, *requests: ApprovalRequest) -> None:
+    store = ApprovalStore(db_url)
+    try:
+        for request in requests:
+            await store.add(request)
+    finally:
+        store.close()
+
+
+async def states(db_url: str, *refs: str) -> list[str | None]:
+    store = ApprovalStore(db_url)
+    try:
+        return [found.state if (found := await store.get(ref)) else None for ref in refs]
+    finally:
+        store.close()
+
+
+async def expiries(db_url: str, ref: str) -> list[str]:
+    store = AuditStore(db_url)
+    try:
+        return [e.detail for e in await store.recent(200) if e.correlation_id == ref]
+    finally:
+        store.close()
+
+
+@BOTH_DATABASES
+async def test_the_clock_expires_a_request_nobody_decided_once_and_leaves_the_others(
+    env: dict[str, str], slack_api: Any
+) -> None:
+    """Two clocks: the one that leads (the only one, on SQLite) expires it, once."""
+    due, later = approval_request("due", -5), approval_request("later", 600)
+    await stored(env["DATABASE_URL"], due, later)
+    count = 2 if env["DATABASE_URL"] == POSTGRES_URL else 1
+
+    await run_clocks(count, lambda: slack_api.state.calls("chat.update"), settle=2.5)
+
+    [edit] = slack_api.state.calls("chat.update")
+    assert edit.params["ts"] == due.message_ts
+    expired_at = f"{due.expires_at:%H:%M:%S} UTC"
+    assert f"end VMR_1. :hourglass: Expired at {expired_at}: nothing was done" in str(edit.params)
+    assert await states(env["DATABASE_URL"], due.ref, later.ref) == ["expired", "pending"]
+    assert await expiries(env["DATABASE_URL"], due.ref) == [f"nobody approved it by {expired_at}"]

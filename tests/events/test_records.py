@@ -42,3 +42,36 @@ def test_a_new_process_reads_the_messages_the_last_one_posted(url: str) -> None:
     card, gone = asyncio.run(_read(url))
     assert card == {"channel": "C0LIVE", "ts": "1.49"}
     assert gone is None
+
+
+@pytest.mark.postgres
+def test_processes_on_postgresql_take_turns_each_building_on_what_the_others_wrote(
+    tmp_path: Path,
+) -> None:
+    """Two processes' records (as two serves hold them) count one guest's events each: every
+    increment is kept, as the turns are one at a time and each reads the others' writes."""
+    url = fresh_database("postgres", tmp_path / "unused.db", "live_record")
+
+    async def count(records: LiveRecords, times: int, inside: list[int]) -> None:
+        for _ in range(times):
+            async with records.turn():
+                inside.append(1)
+                assert len(inside) == 1, "two turns at once"
+                known = records.get("c:VMR_1") or {"events": 0}
+                await asyncio.sleep(0.002)  # another process's turn would slip in here
+                await records.put("c:VMR_1", {"events": known["events"] + 1})
+                inside.pop()
+
+    async def run() -> int:
+        here, there = LiveRecords(url), LiveRecords(url)
+        inside: list[int] = []
+        try:
+            await asyncio.gather(count(here, 25, inside), count(there, 25, inside))
+            latest = await here.fresh("c:VMR_1")
+        finally:
+            await here.close()
+            await there.close()
+        assert latest is not None
+        return int(latest["events"])
+
+    assert asyncio.run(run()) == 50

@@ -201,11 +201,11 @@ def ask_to_end(deployment: Deployment, serve: Process, slack_api: Any, seen: See
     slack = deployment.slack(serve, slack_api)
     try:
         slack.command("end VMR_2", user=MODERATOR)
-        confirmation = seen.private("End VMR_2 for")
+        confirmation = seen.private("End VMR_2 for", timeout=10)
         slack.click(seen.button(confirmation, "End VMR_2"), user=MODERATOR)
     finally:
         slack.close()
-    return wait_until(lambda: requests(seen, asked)[before:], 5, "the request")[0]
+    return wait_until(lambda: requests(seen, asked)[before:], 10, "the request")[0]
 
 
 def requests(seen: Seen, asked: str) -> list[Any]:
@@ -282,4 +282,38 @@ def test_the_leading_clock_expires_a_request_once_and_the_other_takes_over_when_
     wait_until(lambda: "expired 1 approval request" in survivor.log_text(), 5, "its log")
     expiries = [m for m in seen.in_channel() if m.kind == "update" and "Expired at" in m.shown]
     assert sorted(m.ts for m in expiries) == sorted([first.ts, second.ts])
+    assert simulator.control.stats()["commands"] == []
+
+
+def test_a_click_after_the_expiry_is_refused_as_expired_before_any_clock_has_run(
+    deployment: Deployment, simulator: Any, slack_api: Any
+) -> None:
+    """No clock runs (and on PostgreSQL no serve expires requests): the click alone finds the
+    request's time up, refuses, and marks it expired, once."""
+    with_policy(deployment, APPROVALS.replace("expires: 10m", "expires: 1s"))
+    asked_on, clicked_on = deployment.serve(), deployment.serve()
+    simulator.control.reset_stats()
+    seen = Seen(slack_api)
+    request = ask_to_end(deployment, asked_on, slack_api, seen)
+    time.sleep(1.5)
+    assert [m for m in seen.in_channel() if m.kind == "update"] == []  # nobody expired it yet
+
+    slack = deployment.slack(clicked_on, slack_api)
+    try:
+        slack.click(seen.button(request, "Approve"), user=ADMIN)
+        seen.private("Nothing was done: this request expired at")
+        slack.click(seen.button(request, "Approve"), user=ADMIN2)
+    finally:
+        slack.close()
+
+    expired = seen.update("Expired at")
+    assert expired.ts == request.ts
+    refused = "this request expired at"
+    wait_until(
+        lambda: len([m for m in seen.everything() if m.ephemeral and refused in m.shown]) == 2,
+        5,
+        "the second click's answer",
+    )
+    time.sleep(0.5)
+    assert len([m for m in seen.in_channel() if m.kind == "update"]) == 1
     assert simulator.control.stats()["commands"] == []
