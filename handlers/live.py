@@ -158,10 +158,10 @@ class LiveMeetings:
         if card["status"] != "waiting":
             return
         if participant["gone"]:
-            by = self.services.intents.who("disconnect", uuid_)
+            by = await self.services.intents.who("disconnect", uuid_)
             card |= {"status": "disconnected" if by else "left", "by": by}
         elif service_type in IN_THE_ROOM:
-            card |= {"status": "admitted", "by": self.services.intents.who("admit", uuid_)}
+            card |= {"status": "admitted", "by": await self.services.intents.who("admit", uuid_)}
         card["data"] = participant["data"]
         await self.records.put(key, card)
         await self._mark(key)

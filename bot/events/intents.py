@@ -44,28 +44,31 @@ class Intents:
             self._recent[participant_id] = Intent(word, user_id, now)
             return
         await self._records.load()
-        stale = [key for key in self._records.keys(PREFIX) if not _recent(self._read(key), now)]
+        records = self._records
+        stale = [key for key in records.keys(PREFIX) if not _recent(_intent(records.get(key)), now)]
         if stale:
             await self._records.drop(*stale)
         intent = {"word": word, "user": user_id, "at": now}
         await self._records.put_now(PREFIX + participant_id, intent)
 
-    def who(self, word: str, participant_id: str) -> str | None:
-        """The user who sent `word` on this participant within the attribution window."""
+    async def who(self, word: str, participant_id: str) -> str | None:
+        """The user who sent `word` on this participant within the attribution window (asked
+        of the database: the command may have gone through another process)."""
         if self._records is None:
             intent = self._recent.get(participant_id)
         else:
-            intent = self._read(PREFIX + participant_id)
+            intent = _intent(await self._records.fresh(PREFIX + participant_id))
         if intent is None or intent.word != word or not _recent(intent, time.time()):
             return None
         return intent.user_id
 
-    def _read(self, key: str) -> Intent | None:
-        assert self._records is not None
-        found = self._records.get(key)
-        if not found:
-            return None
-        return Intent(str(found.get("word")), str(found.get("user")), float(found.get("at", 0)))
+
+def _intent(found: dict[str, object] | None) -> Intent | None:
+    if not found:
+        return None
+    at = found.get("at")
+    when = float(at) if isinstance(at, int | float) else 0.0
+    return Intent(str(found.get("word")), str(found.get("user")), when)
 
 
 def _recent(intent: Intent | None, now: float) -> bool:

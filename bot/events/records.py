@@ -11,9 +11,14 @@ commits whatever has queued up together (`bot.store.group_commit`): a burst of e
 few commits, not one each, and the event consumer never waits for the disk.
 
 Several processes on one PostgreSQL database (INTERFACE §10) change the records in `turn()`s,
-one at a time across all of them (the session advisory lock (LIVE, 0)): a turn reads every row
-afresh first and has written its changes before it lets go, so each process builds on what the
-others did, whichever of them received the event before.
+one at a time across all of them (the session advisory lock (LIVE, 0)): a turn first reads what
+the others changed since this process last looked, and has written its own changes before it
+lets go, so each process builds on what the others did, whichever received the event before.
+What a turn writes is stamped (`updated`: the later of the time and just above every stamp seen,
+so stamps only grow), and a turn reads only the rows stamped above what it has seen; a row a turn
+removes is left as a stamped tombstone for the others to see, deleted an hour later. A process
+that has not looked for half an hour reads everything again. Rows written outside a turn (where
+a message was posted, who asked to admit whom) are unstamped and read with `fresh()`.
 """
 
 from __future__ import annotations
@@ -21,12 +26,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import Float, String, Text, delete, select
+from sqlalchemy import Float, Index, String, Text, delete, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bot.coordination.sessions import Namespace, Sessions, is_postgres, process_name
@@ -36,7 +43,15 @@ from bot.store.group_commit import GroupCommit
 log = logging.getLogger(__name__)
 
 Record = dict[str, Any]
-Change = tuple[str, str | None]  # (key, JSON text) or (key, None): delete
+Change = tuple[str, str | None, float]  # (key, JSON text or None: delete, stamp)
+
+TOMBSTONE = "null"
+"""The value of a row a turn removed (PostgreSQL), until `PURGE_AFTER`."""
+PURGE_AFTER = 3600.0
+PURGE_EVERY = 600.0
+LATEST_TURN = "g:turn"
+READ_ALL_AFTER = 1800.0
+"""A process that has not looked for this long reads every row (tombstones may be gone)."""
 
 
 class LiveError(Exception):
@@ -53,6 +68,9 @@ class LiveRow(_Base):
     key: Mapped[str] = mapped_column(String(400), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     updated: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+STAMPS = Index("ix_live_record_updated", LiveRow.updated)
 
 
 class LiveRecords(TableStore):
@@ -73,11 +91,36 @@ class LiveRecords(TableStore):
             Sessions(database_url_text, 1, process_name("live")) if self.shared else None
         )
         self._turns = asyncio.Lock()
+        self._seen = 0.0  # the highest stamp read (PostgreSQL)
+        self._looked = 0.0  # when (time.monotonic()) this process last read the changes
+        self._stamp = 0.0  # what the turn under way stamps its writes with; 0: unstamped
+        self._purged = 0.0
 
     async def load(self) -> None:
         if self._rows is None:
-            rows = await asyncio.to_thread(self._run, "read", self._select)
-            self._rows = rows
+            await self._read_all()
+            # read outside a turn, perhaps half of one another process was writing: the first
+            # turn reads everything again
+            self._looked = -READ_ALL_AFTER
+
+    async def _read_all(self) -> None:
+        rows, self._seen = await asyncio.to_thread(self._run, "read", self._select)
+        self._rows, self._looked = rows, time.monotonic()
+
+    async def _read_changes(self) -> None:
+        """What other processes changed since this one last looked (all of it, after long)."""
+        if time.monotonic() - self._looked > READ_ALL_AFTER:
+            await self._read_all()
+            return
+        changed = await asyncio.to_thread(self._run, "read", self._select_since, self._seen)
+        assert self._rows is not None
+        for key, text, stamp in changed:
+            if text == TOMBSTONE:
+                self._rows.pop(key, None)
+            else:
+                self._rows[key] = json.loads(text)
+            self._seen = max(self._seen, stamp)
+        self._looked = time.monotonic()
 
     @asynccontextmanager
     async def turn(self) -> AsyncIterator[None]:
@@ -92,11 +135,25 @@ class LiveRecords(TableStore):
             async with self._sessions.session() as session:
                 await session.execute(_LOCK, (Namespace.LIVE,))
                 try:
-                    self._rows = await asyncio.to_thread(self._run, "read", self._select)
+                    await self._read_changes()
+                    self._stamp = max(time.time(), self._seen + 0.001)
+                    await self.put(LATEST_TURN, {})  # the highest stamp stays readable
                     yield
                 finally:
+                    self._stamp, self._seen = 0.0, max(self._seen, self._stamp)
                     await self.written()
+                    await self._purge()
                     await session.execute(_UNLOCK, (Namespace.LIVE,))
+
+    async def _purge(self) -> None:
+        """Now and then, in a turn: delete the tombstones older than PURGE_AFTER."""
+        if time.monotonic() - self._purged < PURGE_EVERY:
+            return
+        self._purged = time.monotonic()
+        try:
+            await asyncio.to_thread(self._run, "written", self._delete_tombstones)
+        except LiveError as exc:
+            log.warning("%s", exc)
 
     def get(self, key: str) -> Record | None:
         assert self._rows is not None, "load() first"
@@ -110,14 +167,14 @@ class LiveRecords(TableStore):
     async def put(self, key: str, value: Record) -> None:
         assert self._rows is not None, "load() first"
         self._rows[key] = dict(value)
-        self._behind((key, _text(value)))
+        self._behind((key, _text(value), self._stamp))
 
     async def put_now(self, key: str, value: Record) -> None:
         """`put`, returning once it is written (what another process must find at once: where a
         message was posted, who asked to admit whom)."""
         assert self._rows is not None, "load() first"
         self._rows[key] = dict(value)
-        await self._writer.submit((key, _text(value)))
+        await self._writer.submit((key, _text(value), self._stamp))
 
     async def fresh(self, key: str) -> Record | None:
         """The row as the database holds it now (PostgreSQL), or as this process holds it."""
@@ -129,7 +186,7 @@ class LiveRecords(TableStore):
         assert self._rows is not None, "load() first"
         for key in keys:
             self._rows.pop(key, None)
-            self._behind((key, None))
+            self._behind((key, None, self._stamp))
 
     async def written(self) -> None:
         """Until every change so far is in the database (tests, shutdown)."""
@@ -156,29 +213,54 @@ class LiveRecords(TableStore):
     def _write(self, changes: list[Change]) -> None:
         self._run("written", self._apply, changes)
 
-    def _select(self) -> dict[str, Record]:
+    def _migrate(self) -> None:
+        """A table made before the stamps were read has no index on them yet."""
+        try:
+            STAMPS.create(self._engine, checkfirst=True)
+        except SQLAlchemyError:  # another process made it at the same moment
+            made = inspect(self._engine).get_indexes(LiveRow.__tablename__)
+            if STAMPS.name not in {index["name"] for index in made}:
+                raise
+
+    def _select(self) -> tuple[dict[str, Record], float]:
+        """Every row, and the highest stamp."""
         with self._engine.connect() as connection:
-            rows = connection.execute(select(LiveRow.key, LiveRow.value)).all()
-        return {key: json.loads(value) for key, value in rows}
+            rows = connection.execute(select(LiveRow.key, LiveRow.value, LiveRow.updated)).all()
+        found = {key: json.loads(value) for key, value, _ in rows if value != TOMBSTONE}
+        return found, max((stamp or 0.0 for _, _, stamp in rows), default=0.0)
+
+    def _select_since(self, seen: float) -> list[tuple[str, str, float]]:
+        query = select(LiveRow.key, LiveRow.value, LiveRow.updated).where(LiveRow.updated > seen)
+        with self._engine.connect() as connection:
+            return [(key, text, stamp) for key, text, stamp in connection.execute(query)]
+
+    def _delete_tombstones(self) -> None:
+        older = time.time() - PURGE_AFTER
+        with self._engine.begin() as connection:
+            connection.execute(
+                delete(LiveRow).where(LiveRow.value == TOMBSTONE, LiveRow.updated < older)
+            )
 
     def _select_one(self, key: str) -> Record | None:
         with self._engine.connect() as connection:
             text = connection.scalar(select(LiveRow.value).where(LiveRow.key == key))
-        return None if text is None else dict(json.loads(text))
+        return None if text is None or text == TOMBSTONE else dict(json.loads(text))
 
     def _apply(self, changes: list[Change]) -> None:
-        """One transaction for the batch: the last change of each key, in order."""
+        """One transaction for the batch: the last change of each key, in order. A removal
+        stamped by a turn leaves a tombstone, for the other processes to see."""
         dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
-        latest = dict(changes)
+        latest = {key: (text, stamp) for key, text, stamp in changes}
         with self._engine.begin() as connection:
-            for key, text in latest.items():
-                if text is None:
+            for key, (text, stamp) in latest.items():
+                if text is None and not (stamp and self.shared):
                     connection.execute(delete(LiveRow).where(LiveRow.key == key))
                     continue
-                statement = dialect.insert(LiveRow).values(key=key, value=text, updated=0.0)
+                value = TOMBSTONE if text is None else text
+                statement = dialect.insert(LiveRow).values(key=key, value=value, updated=stamp)
                 connection.execute(
                     statement.on_conflict_do_update(
-                        index_elements=[LiveRow.key], set_={"value": text}
+                        index_elements=[LiveRow.key], set_={"value": value, "updated": stamp}
                     )
                 )
 

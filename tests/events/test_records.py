@@ -75,3 +75,29 @@ def test_processes_on_postgresql_take_turns_each_building_on_what_the_others_wro
         return int(latest["events"])
 
     assert asyncio.run(run()) == 50
+
+
+@pytest.mark.postgres
+def test_what_a_turn_removes_is_gone_for_the_other_processes_too(tmp_path: Path) -> None:
+    url = fresh_database("postgres", tmp_path / "unused.db", "live_record")
+
+    async def run() -> list[object]:
+        here, there = LiveRecords(url), LiveRecords(url)
+        seen: list[object] = []
+        try:
+            async with here.turn():
+                await here.put("p:guest", {"conference": "VMR_1"})
+            async with there.turn():
+                seen.append(there.get("p:guest"))
+            async with here.turn():
+                await here.drop("p:guest")
+            async with there.turn():
+                seen.append(there.get("p:guest"))
+                seen.append(there.keys("p:"))
+            seen.append(await there.fresh("p:guest"))
+        finally:
+            await here.close()
+            await there.close()
+        return seen
+
+    assert asyncio.run(run()) == [{"conference": "VMR_1"}, None, [], None]
