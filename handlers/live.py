@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, DividerBlock
@@ -35,7 +36,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.auth.policy import ConferenceScope, Watch
 from bot.coordination.message_edits import MessageEdits
-from bot.events.coalesce import Coalescer
+from bot.events.coalesce import Coalescer, TooSoon
 from bot.events.envelope import Event
 from bot.events.records import LiveRecords, Record
 from bot.pexip import errors, status
@@ -285,7 +286,19 @@ class LiveMeetings:
         if message is None:
             return
         version = int(record.get("v", 0))
+        if self.records.shared:
+            await self._not_too_soon(key, version)
         await self.versions.edit(key, version, lambda: self._deliver(key, record, message))
+
+    async def _not_too_soon(self, key: str, version: int) -> None:
+        """Several processes edit this message: one edit a window whoever sends it, so that the
+        coalescing holds for the deployment, not only for each process (TooSoon: try later)."""
+        last = await self.versions.last_sent(key)
+        if last is None or last[0] >= version:
+            return  # never sent, or a newer version was (the edit is skipped)
+        elapsed = (datetime.now(UTC) - last[1]).total_seconds()
+        if 0 <= elapsed < self.edits.window:
+            raise TooSoon(self.edits.window - elapsed)
 
     async def _deliver(self, key: str, record: Record, message: Message) -> None:
         """In the message's turn: edit it where it was posted, or post it (once)."""

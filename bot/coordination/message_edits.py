@@ -9,6 +9,9 @@ with the state): an edit whose version is not above the last one sent for that m
 skipped (False), so a late or duplicated render cannot overwrite a newer one. The last version
 sent per message lives in `message_versions` in `DATABASE_URL` (a restart keeps it).
 
+`last_sent(key)` says which version was last sent and when, by any process: the live messages
+use it to keep to one edit a second per message across the deployment (`handlers.live`).
+
 One at a time: within a process a lock per message; across processes (PostgreSQL) the session
 advisory lock (MESSAGE, hashtext(key)), held while the edit is sent, so two processes never
 interleave a check and a send. A process that dies mid-edit releases it with its session.
@@ -79,6 +82,10 @@ class MessageEdits(TableStore):
     async def last_version(self, key: str) -> int | None:
         return await asyncio.to_thread(self._run, "read", self._last, key[:255])
 
+    async def last_sent(self, key: str) -> tuple[int, datetime] | None:
+        """The version last sent of message `key`, and when (by any process)."""
+        return await asyncio.to_thread(self._run, "read", self._last_sent, key[:255])
+
     @asynccontextmanager
     async def _turn(self, key: str) -> AsyncIterator[None]:
         lock = self._locks.get(key)
@@ -111,6 +118,14 @@ class MessageEdits(TableStore):
         with Session(self._engine) as session:
             found = session.scalar(select(MessageVersion.version).where(MessageVersion.key == key))
             return None if found is None else int(found)
+
+    def _last_sent(self, key: str) -> tuple[int, datetime] | None:
+        query = select(MessageVersion.version, MessageVersion.updated_at).where(
+            MessageVersion.key == key
+        )
+        with Session(self._engine) as session:
+            found = session.execute(query).first()
+            return None if found is None else (int(found[0]), found[1])
 
     def _store(self, key: str, version: int) -> None:
         now = datetime.now(UTC)

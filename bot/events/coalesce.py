@@ -3,7 +3,8 @@
 Each message is a key with a dirty flag. The first change is sent at once; changes within the
 next `window` seconds collapse into one edit sent when it ends, and so on while changes keep
 coming. What is sent is always rendered at send time, so the newest state. A 429 from Slack
-is waited out (its Retry-After) and the newest state sent then, never the stale one.
+is waited out (its Retry-After) and the newest state sent then, never the stale one; so is a
+`TooSoon` from `send` (another process edited the message within the window).
 """
 
 from __future__ import annotations
@@ -17,6 +18,15 @@ from slack_sdk.errors import SlackApiError
 log = logging.getLogger(__name__)
 
 DEFAULT_RETRY_AFTER = 1.0
+
+
+class TooSoon(Exception):
+    """`send` declines for now: the message was edited (by another process) less than a window
+    ago. The key stays dirty and is sent after `wait` seconds."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"edited {wait:.2f} s too soon")
+        self.wait = wait
 
 
 class Coalescer:
@@ -59,6 +69,9 @@ class Coalescer:
         """Send; on a 429, mark the key dirty again and return how long to wait."""
         try:
             await self._send(key)
+        except TooSoon as exc:
+            self._dirty.add(key)
+            return exc.wait
         except SlackApiError as exc:
             if exc.response.status_code != 429:
                 log.warning("could not update the live message %s: %s", key, _error(exc))
