@@ -21,7 +21,6 @@ from bot.coordination.leader import describe_leader
 from tests.e2e.conftest import Seen, wait_until
 from tests.fixtures.bot import ADMIN, MODERATOR, POLICY
 from tests.several.conftest import POSTGRES_URL, Deployment, Process
-from tests.several.test_one_deployment import wait_for_leader
 
 pytestmark = pytest.mark.postgres
 
@@ -93,6 +92,12 @@ def posts(seen: Seen, fragment: str) -> list[Any]:
 def versions(seen: Seen, ts: str) -> list[str]:
     """What the message `ts` said, post then each edit, in the order Slack received them."""
     return [said(m) for m in seen.in_channel() if m.ts == ts]
+
+
+def one_leads_one_waits(clocks: list[Process]) -> Process | None:
+    info = asyncio.run(describe_leader(POSTGRES_URL or ""))
+    leading = [c for c in clocks if (info.name or "").endswith(f"pid {c.pid}")]
+    return leading[0] if leading and info.waiting == len(clocks) - 1 else None
 
 
 def leads(clock: Process) -> bool:
@@ -267,7 +272,7 @@ def test_the_leading_clock_expires_a_request_once_and_the_other_takes_over_when_
     serve = deployment.serve()
     simulator.control.reset_stats()
     seen = Seen(slack_api)
-    leader = wait_for_leader(clocks)
+    leader = wait_until(lambda: one_leads_one_waits(clocks), 30, "one clock to lead")
 
     first = ask_to_end(deployment, serve, slack_api, seen)
     expired = seen.update("Expired at", timeout=10)
