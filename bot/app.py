@@ -36,6 +36,7 @@ from bot.slack.client import slack_client as make_slack_client
 from bot.slack.usergroups import SlackUserGroups
 from bot.store.approvals import ApprovalStore
 from bot.store.audit import AuditStore
+from bot.store.database import TableStore
 from bot.store.once import Once
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ class Runtime:
                 timeout=aiohttp.ClientTimeout(total=self.web.timeout),
                 trust_env=self.web.trust_env_in_session,
             )
+        await self._prepare()
         if not self._repeating:
             self._repeating = [
                 asyncio.create_task(_repeat(job, self.web), name=job.name)
@@ -87,6 +89,31 @@ class Runtime:
         if self.services.recovery is not None:
             # this process counts as alive from here, and finishes what stopped ones left
             await self.services.recovery.start()
+
+    async def _prepare(self) -> None:
+        """Before serving: every table made and its first database connection open, and the
+        node's shared slots' sessions, so that the first requests of a new process (after a
+        deploy, a restart) wait for none of it. A database that cannot be reached now is
+        logged and met again, and reported, by the requests that need it."""
+        stores: list[TableStore] = [self.store, self.once, self.services.approvals]
+        stores += [
+            store
+            for store in (
+                self.services.journal,
+                self.services.edits,
+                self.services.live_records,
+                self.services.backup.history if self.services.backup is not None else None,
+            )
+            if store is not None
+        ]
+        results = await asyncio.gather(
+            *(asyncio.to_thread(store.prepare) for store in stores), return_exceptions=True
+        )
+        for failed in results:
+            if isinstance(failed, Exception):
+                log.warning("at start-up: %s", failed)
+        if self.slots is not None:
+            await self.slots.open()
 
     async def close(self) -> None:
         for task in self._repeating:
@@ -105,6 +132,7 @@ class Runtime:
             # what could not be finished in time is left recorded: another process takes it
             await self.services.recovery.close()
         elif self.services.journal is not None:
+            await self.services.journal.close_sessions()
             self.services.journal.close()
         if self.web.session is not None:
             await self.web.session.close()
@@ -115,6 +143,7 @@ class Runtime:
             await self.services.edits.close()
         self.store.close()
         await self.once.settled()
+        await self.once.close_sessions()
         self.once.close()
         self.services.approvals.close()
         if self.services.backup is not None:

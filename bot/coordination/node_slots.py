@@ -57,6 +57,10 @@ class NodeSlots(Protocol):
         """One request's slot, held for the duration of the block."""
         ...
 
+    async def open(self) -> None:
+        """Before serving: what the first holders would otherwise wait for."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -71,6 +75,9 @@ class LocalSlots:
     async def hold(self) -> AsyncIterator[None]:
         async with self._slots:
             yield
+
+    async def open(self) -> None:
+        return None
 
     async def close(self) -> None:
         return None
@@ -94,6 +101,14 @@ class SharedSlots:
             finally:
                 if held is not None:
                     await self._release(*held)
+
+    async def open(self) -> None:
+        """Open the `cap` sessions now, before serving; if the database cannot be reached,
+        they are opened when first needed (and the failure handled there)."""
+        try:
+            await self._sessions.open(self.cap)
+        except psycopg.OperationalError as exc:
+            self._unshared(exc)
 
     async def _acquire(self) -> tuple[PgSession, int] | None:
         """A shared slot on a session of its own; None when the database cannot be reached:

@@ -94,4 +94,5 @@ class Recovery:
             await self.journal.announce_leaving()
         except JournalError as exc:
             log.warning("could not wake the other processes on leaving: %s", exc)
+        await self.journal.close_sessions()
         self.journal.close()

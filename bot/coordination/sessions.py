@@ -105,6 +105,19 @@ class Sessions:
                 raise
             self.give_back(conn)
 
+    async def open(self, count: int) -> None:
+        """Open `count` idle sessions now (before serving), so that the first holders do not
+        wait for a new connection each (a server process forked, authentication: several
+        ms). Raises psycopg.OperationalError if the database cannot be reached."""
+        opened = await asyncio.gather(
+            *(connect(self._url, self._name) for _ in range(count - len(self._idle))),
+            return_exceptions=True,
+        )
+        self._idle.extend(conn for conn in opened if not isinstance(conn, BaseException))
+        for failed in opened:
+            if isinstance(failed, BaseException):
+                raise failed
+
     async def take(self) -> PgSession:
         """An idle healthy session, or a new one (psycopg.OperationalError if none can be had)."""
         while self._idle:

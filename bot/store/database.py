@@ -71,6 +71,10 @@ def ensure_sqlite_folder(url: URL) -> None:
 T = TypeVar("T")
 
 
+def _nothing() -> None:
+    return None
+
+
 class TableStore:
     """One table in `DATABASE_URL`, for the audit log and the backup runs alike: the engine,
     the table created on first use (tolerating another process creating it at the same moment),
@@ -98,6 +102,14 @@ class TableStore:
 
     def dispose(self) -> None:
         self._engine.dispose()
+
+    def prepare(self) -> None:
+        """Before serving (blocking): the table created if need be and one pooled connection
+        open, so that the first request waits for neither. On PostgreSQL an engine's first
+        connection also asks the server about itself (several round trips): tens of ms that
+        fell on the first acknowledgements of a new process (bench/README.md, `several`).
+        Raises `error` if the database cannot be reached."""
+        self._run("reached", _nothing)
 
     def _run(self, verb: str, work: Callable[..., T], *args: Any) -> T:
         """Do `work(*args)` (blocking), once the table exists; `verb` words a failure."""

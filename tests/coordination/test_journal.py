@@ -24,6 +24,7 @@ async def process(url: str) -> Journal:
 
 async def stop(journal: Journal) -> None:
     await journal.presence.close()
+    await journal.close_sessions()
     journal.close()
 
 
@@ -103,6 +104,7 @@ async def test_two_processes_never_claim_the_same_command(pg_url: str) -> None:
             claimed += [entry.payload["n"] for batch in batches for entry in batch]
         assert sorted(claimed) == list(range(60))
     finally:
+        await dead.close_sessions()
         dead.close()
         for taker in takers:
             await stop(taker)
@@ -118,6 +120,7 @@ async def test_a_process_presumed_dead_cannot_send_what_was_taken_over(pg_url: s
         with running(entry), pytest.raises(TakenOver):
             await slow.before_change()
     finally:
+        await slow.close_sessions()
         slow.close()
         await stop(there)
 
@@ -132,3 +135,46 @@ async def test_sqlite_takes_over_an_earlier_run_of_the_process(tmp_path) -> None
         assert [e.payload["text"] for e in await after.take_orphans()] == ["mute alice"]
     finally:
         after.close()
+
+
+async def test_commands_recorded_together_each_keep_their_own_record(
+    pg_url: str, here: Journal
+) -> None:
+    """Recorded in one batch (one statement on PostgreSQL), each entry's id is its own row:
+    the process that takes them over finds each command under the id its runner knew."""
+    entries = await asyncio.gather(
+        *(here.record("command", {"text": f"mute guest-{n}"}) for n in range(40))
+    )
+    assert len({entry.id for entry in entries if entry is not None}) == 40
+    await here.presence.close()  # as if it died now
+    there = await process(pg_url)
+    try:
+        taken = {entry.id: entry.payload["text"] for entry in await there.take_orphans(limit=100)}
+    finally:
+        await stop(there)
+    assert taken == {entry.id: entry.payload["text"] for entry in entries if entry is not None}
+
+
+async def test_changes_marked_together_stop_only_the_one_taken_over(pg_url: str) -> None:
+    slow = await process(pg_url)
+    lost = await slow.record("command", {"text": "end board-meeting"})
+    await slow.presence.close()  # its session lost: the others presume it dead
+    there = await process(pg_url)
+    try:
+        assert [e.id for e in await there.take_orphans()] == [lost.id]
+        await slow.presence.start()  # back, under a new number
+        kept = [await slow.record("command", {"text": f"mute guest-{n}"}) for n in range(5)]
+
+        async def mark(entry) -> str:
+            with running(entry):
+                try:
+                    await slow.before_change()
+                except TakenOver:
+                    return "taken over"
+            return entry.state
+
+        marked = await asyncio.gather(*(mark(entry) for entry in [*kept, lost]))
+        assert marked == [SENDING] * 5 + ["taken over"]
+    finally:
+        await stop(slow)
+        await stop(there)

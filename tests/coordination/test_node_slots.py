@@ -61,6 +61,30 @@ async def test_a_process_opens_no_more_sessions_than_the_cap(pg_url: str) -> Non
         await slots.close()
 
 
+async def sessions_named(url: str, name: str) -> int:
+    async with await connect(url, "pexbot test") as session:
+        cursor = await session.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (name,)
+        )
+        row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def test_the_slots_sessions_are_open_before_the_first_request(pg_url: str) -> None:
+    """Opened at start-up (`Runtime.open`), so that a new process's first requests to the node
+    wait for no new connection; the requests then use those, and open no others."""
+    slots = SharedSlots(pg_url, 2, name="pexbot serve ready")
+    try:
+        await slots.open()
+        assert await sessions_named(pg_url, "pexbot serve ready") == 2
+        await asyncio.gather(*(InFlight().request(slots) for _ in range(10)))
+        assert await sessions_named(pg_url, "pexbot serve ready") == 2
+    finally:
+        await slots.close()
+    assert await sessions_named(pg_url, "pexbot serve ready") == 0
+
+
 async def test_without_the_database_requests_go_on_under_the_process_cap(caplog) -> None:
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
@@ -68,6 +92,7 @@ async def test_without_the_database_requests_go_on_under_the_process_cap(caplog)
     slots = SharedSlots(f"postgresql://pexbot@127.0.0.1:{port}/none?connect_timeout=2", 2)
     seen = InFlight()
     try:
+        await slots.open()  # start-up goes on
         await asyncio.gather(*(seen.request(slots) for _ in range(10)))
     finally:
         await slots.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -23,12 +23,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def two_processes(db_url: str) -> Iterator[tuple[Once, Once]]:
+async def two_processes(db_url: str) -> AsyncIterator[tuple[Once, Once]]:
     """Two records on one database, each with its own engine, as two processes have."""
     first, second = Once(db_url), Once(db_url)
     yield first, second
-    first.close()
-    second.close()
+    for once in (first, second):
+        await once.close_sessions()
+        once.close()
 
 
 async def test_a_key_is_first_once_then_a_repeat(two_processes: tuple[Once, Once]) -> None:
@@ -65,6 +66,25 @@ async def test_a_race_between_processes_has_one_winner(tmp_path) -> None:
     here.close()
     there.close()
     assert [a + b for a, b in zip(mine, theirs, strict=True)] == [1] * len(keys)
+
+
+async def test_claims_made_together_each_get_their_own_answer(
+    two_processes: tuple[Once, Once],
+) -> None:
+    """Claimed in one batch (one statement on PostgreSQL): repeats of another process's keys
+    are refused, new keys accepted, and of two keys recorded alike (the record keeps 255
+    characters) only the first."""
+    here, there = two_processes
+    assert await there.first("envelope:taken", 60)
+    long = "signature:" + "x" * 300
+    answers = await asyncio.gather(
+        here.first("envelope:taken", 60),
+        here.first("envelope:new-1", 60),
+        here.first(long + "a", 60),
+        here.first(long + "b", 60),
+        here.first("envelope:new-2", 60),
+    )
+    assert answers == [False, True, True, False, True]
 
 
 async def test_an_expired_record_no_longer_counts(two_processes: tuple[Once, Once]) -> None:
