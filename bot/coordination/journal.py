@@ -311,9 +311,9 @@ class _OnLoop:
     def __init__(self, journal: Journal, database_url_text: str) -> None:
         self._journal = journal
         self._sessions = Sessions(database_url_text, 3, process_name("journal"))
-        self.records: LoopBatch[_Record] = LoopBatch(self._sessions, self._insert)
-        self.marks: LoopBatch[_Mark] = LoopBatch(self._sessions, self._mark)
-        self.finished: LoopBatch[int] = LoopBatch(self._sessions, self._delete)
+        self.records: LoopBatch[_Record] = LoopBatch(self._sessions, self._insert, self._error)
+        self.marks: LoopBatch[_Mark] = LoopBatch(self._sessions, self._mark, self._error)
+        self.finished: LoopBatch[int] = LoopBatch(self._sessions, self._delete, self._error)
 
     async def close(self) -> None:
         for batch in (self.records, self.marks, self.finished):
@@ -346,13 +346,13 @@ class _OnLoop:
         await self._fetch(session, _DELETE_DONE, (ids, self._journal.presence.owner))
 
     async def _fetch(self, session: PgSession, sql: str, params: tuple[Any, ...]) -> list[Any]:
-        try:
-            cursor = await session.execute(sql, params)
-            return await cursor.fetchall() if cursor.description else []
-        except psycopg.Error as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            where = f"{self._journal.what} at {self._journal.url}"
-            raise JournalError(f"{where} could not be written: {reason}") from exc
+        cursor = await session.execute(sql, params)
+        return await cursor.fetchall() if cursor.description else []
+
+    def _error(self, exc: psycopg.Error) -> JournalError:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        where = f"{self._journal.what} at {self._journal.url}"
+        return JournalError(f"{where} could not be written: {reason}")
 
 
 _TABLE = PendingCommand.__tablename__

@@ -2,8 +2,9 @@
 acknowledgement's path (the seen-once claim, the command's record) when `DATABASE_URL` is
 PostgreSQL.
 
-    batch = LoopBatch(sessions, write)   # async write(session, items): one atomic statement
-    await batch.submit(item)        # returns once `item` is written, or raises what writing raised
+    batch = LoopBatch(sessions, write, error)  # async write(session, items): one atomic statement
+    await batch.submit(item)        # once `item` is written; or raises what writing raised
+                                    # (a psycopg error, the server unreachable too, as error(exc))
     await batch.finish()            # the writes under way (the owner closes `sessions`)
 
 `bot.store.group_commit` does the same in a writer thread. With four processes on two cores
@@ -24,6 +25,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
+import psycopg
+
 from bot.coordination.sessions import PgSession, Sessions
 
 T = TypeVar("T")
@@ -31,9 +34,12 @@ Write = Callable[[PgSession, list[T]], Awaitable[None]]
 
 
 class LoopBatch(Generic[T]):
-    def __init__(self, sessions: Sessions, write: Write[T]) -> None:
+    def __init__(
+        self, sessions: Sessions, write: Write[T], error: Callable[[psycopg.Error], Exception]
+    ) -> None:
         self._sessions = sessions
         self._write = write
+        self._error = error
         self._queue: list[tuple[T, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -66,6 +72,8 @@ class LoopBatch(Generic[T]):
         try:
             async with self._sessions.session() as session:
                 await self._write(session, items)
+        except psycopg.Error as exc:  # the server unreachable too
+            return self._error(exc)
         except Exception as exc:
             return exc
         return None

@@ -85,7 +85,7 @@ class Once(TableStore):
         self._loop_claims: LoopBatch[_Claim] | None = None
         if self._engine.dialect.name == "postgresql":
             self._sessions = Sessions(database_url_text, 1, process_name("seen-once"))
-            self._loop_claims = LoopBatch(self._sessions, self._claim_on_loop)
+            self._loop_claims = LoopBatch(self._sessions, self._claim_on_loop, self._error)
         self._mine: dict[str, float] = {}  # key -> when it expires (time.monotonic())
         self._mine_lock = threading.Lock()
         self._last_cleanup = 0.0
@@ -125,20 +125,20 @@ class Once(TableStore):
         first_of: dict[str, _Claim] = {}
         for claim in claims:
             first_of.setdefault(claim.key, claim)
-        try:
-            if self._cleanup_due():
-                await session.execute(_CLEANUP_SQL, (now,))
-                self._last_cleanup = time.monotonic()
-            unique = list(first_of.values())
-            cursor = await session.execute(
-                _CLAIM_SQL, ([c.key for c in unique], [c.expires_at for c in unique], now)
-            )
-            won = {str(row[0]) for row in await cursor.fetchall()}
-        except psycopg.Error as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise OnceError(f"{self.what} at {self.url} could not be written: {reason}") from exc
+        if self._cleanup_due():
+            await session.execute(_CLEANUP_SQL, (now,))
+            self._last_cleanup = time.monotonic()
+        unique = list(first_of.values())
+        cursor = await session.execute(
+            _CLAIM_SQL, ([c.key for c in unique], [c.expires_at for c in unique], now)
+        )
+        won = {str(row[0]) for row in await cursor.fetchall()}
         for claim in claims:
             claim.first = first_of[claim.key] is claim and claim.key in won
+
+    def _error(self, exc: psycopg.Error) -> OnceError:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return OnceError(f"{self.what} at {self.url} could not be written: {reason}")
 
     async def close_sessions(self) -> None:
         """The event loop's own session (PostgreSQL), before `close`."""
