@@ -9,14 +9,14 @@ already there (insert-or-ignore) is a repeat. Expired rows are deleted as they a
 of them once a minute.
 
 Claims made while a write is under way are committed together (`bot.store.group_commit`): one commit
-per batch keeps a burst of requests from queueing behind one fsync each. On an SQLite file a
-claim is first tried at once, on the caller's thread (`_claimed_here`); when another writer holds
-the file at that moment (the audit log's), this process's own memory decides and the row is
-written once the writer lets go (`_record_later`): one `serve` owns an SQLite file (INTERFACE
-§10), and an acknowledgement must not wait for the audit log. Each process also
-remembers what it has claimed itself, so that a repeat reaching the same process is caught
-without the database, and still caught when the database cannot be reached (then logged, and
-only other processes' claims go unseen).
+per batch keeps a burst of requests from queueing behind one fsync each. On PostgreSQL the batches
+are written on the event loop (`bot.coordination.loop_batch`), one statement each. On an SQLite file
+a claim is first tried at once, on the caller's thread (`_claimed_here`); when another writer holds
+the file at that moment (the audit log's), this process's own memory decides and the row is written
+once the writer lets go (`_record_later`): one `serve` owns an SQLite file (INTERFACE §10), and an
+acknowledgement must not wait for the audit log. Each process also remembers what it has claimed
+itself, so that a repeat reaching the same process is caught without the database, and still caught
+when the database cannot be reached (then logged, and only other processes' claims go unseen).
 """
 
 from __future__ import annotations
