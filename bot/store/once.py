@@ -4,19 +4,23 @@
 process sharing `DATABASE_URL` until the record expires, and False for the others: a Slack
 signature accepted once (a replay is refused), a Socket Mode envelope acted on once (a
 redelivery is only acknowledged). Each key is a row of the small `seen_once` table whose primary
-key is the key itself: the insert that creates it is the claim, and an insert that finds it
-already there (insert-or-ignore) is a repeat. Expired rows are deleted as they are met, and all
-of them once a minute.
+key is the key itself. Expired rows are deleted as they are met, and all of them once a minute.
 
-Claims made while a write is under way are committed together (`bot.store.group_commit`): one commit
-per batch keeps a burst of requests from queueing behind one fsync each. On PostgreSQL the batches
-are written on the event loop (`bot.coordination.loop_batch`), one statement each. On an SQLite file
-a claim is first tried at once, on the caller's thread (`_claimed_here`); when another writer holds
-the file at that moment (the audit log's), this process's own memory decides and the row is written
-once the writer lets go (`_record_later`): one `serve` owns an SQLite file (INTERFACE §10), and an
-acknowledgement must not wait for the audit log. Each process also remembers what it has claimed
-itself, so that a repeat reaching the same process is caught without the database, and still caught
-when the database cannot be reached (then logged, and only other processes' claims go unseen).
+Each process remembers what it has claimed itself, so a repeat reaching the same process is
+caught without the database, and still caught when the database cannot be reached (then
+logged, and only other processes' claims go unseen). Beyond that, it depends on the database:
+
+- PostgreSQL (any number of `serve`): the database decides. The insert that creates the row is
+  the claim, and an insert that finds it already there (insert-or-ignore) is a repeat. Claims
+  made while a write is under way are written together, on the event loop, one statement a
+  batch (`bot.coordination.loop_batch`).
+- SQLite (one `serve` owns the file, INTERFACE §10): this process's memory decides, loaded from
+  the table when it first asks (so a restart still refuses what the last run accepted), and
+  its claims are written to the table in batches, `WRITE_AFTER` seconds after the first of
+  each. A claim written on the event loop before answering cost ~100-200 µs of every
+  acknowledgement, as much as the rest of it (bench/: the `baseline` case); a claim written
+  later is lost only if the process dies within `WRITE_AFTER` of it (a replay of that one
+  request after the restart would then go through).
 """
 
 from __future__ import annotations
@@ -30,10 +34,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-from sqlalchemy import String, bindparam, delete, event, insert
+from sqlalchemy import String, bindparam, delete, event, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bot.coordination.loop_batch import LoopBatch
@@ -45,6 +49,12 @@ log = logging.getLogger(__name__)
 
 CLEANUP_SECONDS = 60.0
 """How often, at most, every expired row is deleted."""
+
+WRITE_AFTER = 0.05
+"""SQLite: seconds from a claim to the write that records it with those made meanwhile."""
+
+REMEMBERED = 10_000
+"""Keys remembered before the expired ones are first dropped (again whenever the count doubles)."""
 
 
 class OnceError(Exception):
@@ -77,10 +87,11 @@ class Once(TableStore):
 
     def __init__(self, database_url_text: str) -> None:
         super().__init__(database_url_text, _Base.metadata, SeenOnce.__tablename__)
-        if self._engine.dialect.name == "sqlite":
+        self._decides_here = self._engine.dialect.name == "sqlite"
+        if self._decides_here:
             event.listen(self._engine, "connect", _brisk_sqlite)
             event.listen(self._engine, "begin", _begin_immediate)
-        self._writer: GroupCommit[_Claim] = GroupCommit(self._write, name="seen-once")
+        self._writer: GroupCommit[list[_Claim]] = GroupCommit(self._write, name="seen-once")
         # PostgreSQL: claimed on the event loop (`_claim_on_loop`), not in the writer thread
         self._loop_claims: LoopBatch[_Claim] | None = None
         if self._engine.dialect.name == "postgresql":
@@ -88,25 +99,27 @@ class Once(TableStore):
             self._loop_claims = LoopBatch(self._sessions, self._claim_on_loop, self._error)
         self._mine: dict[str, float] = {}  # key -> when it expires (time.monotonic())
         self._mine_lock = threading.Lock()
+        self._drop_expired_at = REMEMBERED
         self._last_cleanup = 0.0
-        local = self._engine.dialect.name == "sqlite" and self._serial is None
-        self._here: Connection | None = None
-        self._here_usable = local
+        self._loaded = not self._decides_here
+        self._loading: asyncio.Future[None] | None = None
+        self._unwritten: list[_Claim] = []
         self._later: set[asyncio.Future[None]] = set()
 
     async def first(self, key: str, lifetime: float) -> bool:
         """Record `key` for `lifetime` seconds: True if nobody had recorded it (unexpired)."""
+        key = key[:255]
+        if not self._loaded:
+            await self._load_earlier_claims()
         if not self._remember(key, lifetime):
             return False
-        claim = _Claim(key[:255], datetime.now(UTC) + timedelta(seconds=lifetime))
-        if self._here_usable and not self._cleanup_due():
-            if self._claimed_here(claim):
-                return claim.first
-            self._record_later(claim)
+        claim = _Claim(key, datetime.now(UTC) + timedelta(seconds=lifetime))
+        if self._decides_here:
+            self._write_later(claim)
             return True
         try:
             if self._loop_claims is None:
-                await self._writer.submit(claim)
+                await self._writer.submit([claim])
             else:
                 if not self._schema_ready:
                     await asyncio.to_thread(self.prepare)
@@ -147,59 +160,65 @@ class Once(TableStore):
             await self._sessions.close()
 
     async def settled(self) -> None:
-        """Wait until the claims recorded later (`_record_later`) are written."""
+        """Wait until the claims to be written later (SQLite) are written."""
         while self._later:
             await asyncio.gather(*self._later, return_exceptions=True)
 
     def close(self) -> None:
         self._writer.close()
-        if self._here is not None:
-            self._here.close()
         self.dispose()
 
-    def _claimed_here(self, claim: _Claim) -> bool:
-        """SQLite file: claim on the calling thread (one event loop's), without awaiting. A
-        write-ahead-log insert that syncs nothing takes tens of microseconds, less than handing
-        it to a thread and waiting for the event loop to come back to this request (measured in
-        bench/: the ack case). False when the file is locked at this moment (the audit log's
-        writer) or the claim failed: `_record_later` then writes it."""
+    def prepare(self) -> None:
+        """Before serving (blocking): see `TableStore.prepare`; on SQLite also the claims of
+        the last run, into memory."""
+        super().prepare()
+        if self._decides_here and not self._loaded:
+            self._read_earlier()
+            self._loaded = True
+
+    async def _load_earlier_claims(self) -> None:
+        """SQLite: what the table holds unexpired (an earlier run's claims), into memory; once,
+        whoever asks first, the others waiting for it."""
+        if self._loading is None:
+            self._loading = asyncio.ensure_future(asyncio.to_thread(self._read_earlier))
         try:
-            if self._here is None:
-                self._ensure_schema()
-                here = self._engine.connect()
-                raw = here.connection.driver_connection
-                assert raw is not None
-                raw.execute("PRAGMA busy_timeout=0")
-                raw.execute("PRAGMA wal_autocheckpoint=0")  # the writer thread checkpoints
-                self._here = here
-            with self._here.begin():
-                claim.first = self._claim(self._here, claim, datetime.now(UTC))
-        except SQLAlchemyError:  # busy, or broken: the writer thread decides, and reports
-            return False
-        return True
+            await asyncio.shield(self._loading)
+        except OnceError as exc:
+            log.error("%s; judged on this process's own memory only", exc)
+        self._loaded = True
+
+    def _read_earlier(self) -> None:
+        now, here = datetime.now(UTC), time.monotonic()
+        rows = self._run("read", self._unexpired, now)
+        with self._mine_lock:
+            for key, expires_at in rows:
+                until = here + (expires_at - now).total_seconds()
+                self._mine[key] = max(until, self._mine.get(key, 0.0))
+
+    def _unexpired(self, now: datetime) -> list[tuple[str, datetime]]:
+        with self._engine.connect() as connection:
+            rows = connection.execute(_UNEXPIRED, {"now": now})
+            return [(key, expires_at) for key, expires_at in rows]
 
     def _cleanup_due(self) -> bool:
-        """Every expired row is deleted by the writer thread, which waits as long as it must."""
         return time.monotonic() - self._last_cleanup > CLEANUP_SECONDS
 
-    def _record_later(self, claim: _Claim) -> None:
-        """SQLite file, held by another writer right now (the audit log's, most often): this
-        process's own memory has decided, so the acknowledgement does not wait for the lock;
-        the record is written once the writer lets go, for the next start of this process.
-        With SQLite one `serve` owns the file (INTERFACE §10); across processes sharing a
-        PostgreSQL database every claim is decided by the database (`first`)."""
-        task = asyncio.ensure_future(self._record(claim))
-        self._later.add(task)
-        task.add_done_callback(self._later.discard)
+    def _write_later(self, claim: _Claim) -> None:
+        """SQLite: memory has decided; the row is written with the claims of the next
+        `WRITE_AFTER` seconds, in one transaction of the writer thread."""
+        self._unwritten.append(claim)
+        if len(self._unwritten) == 1:
+            task = asyncio.ensure_future(self._write_soon())
+            self._later.add(task)
+            task.add_done_callback(self._later.discard)
 
-    async def _record(self, claim: _Claim) -> None:
+    async def _write_soon(self) -> None:
+        await asyncio.sleep(WRITE_AFTER)
+        claims, self._unwritten = self._unwritten, []
         try:
-            await self._writer.submit(claim)
+            await self._writer.submit(claims)
         except OnceError as exc:
-            log.error("%s; %s judged on this process's own memory only", exc, _kind(claim.key))
-            return
-        if not claim.first:
-            log.warning("%s was already recorded by another process", _kind(claim.key))
+            log.error("%s; %d claim(s) kept in this process's memory only", exc, len(claims))
 
     def _remember(self, key: str, lifetime: float) -> bool:
         """This process's own record: False if it already holds `key`, unexpired."""
@@ -207,24 +226,50 @@ class Once(TableStore):
         with self._mine_lock:
             if self._mine.get(key, 0.0) > now:
                 return False
-            if len(self._mine) > 10_000:
+            if len(self._mine) >= self._drop_expired_at:  # amortised: not on every call
                 self._mine = {k: until for k, until in self._mine.items() if until > now}
+                self._drop_expired_at = max(REMEMBERED, 2 * len(self._mine))
             self._mine[key] = now + lifetime
             return True
 
-    def _write(self, claims: list[_Claim]) -> None:
-        self._run("written", self._insert, claims)
+    def _write(self, batches: list[list[_Claim]]) -> None:
+        claims = [claim for batch in batches for claim in batch]
+        self._run("written", self._record if self._decides_here else self._insert, claims)
+
+    def _record(self, claims: list[_Claim]) -> None:
+        """SQLite: record the claims memory has decided, in one statement."""
+        now = datetime.now(UTC)
+        values = [
+            {"key": c.key, "expires_at": c.expires_at, "now": now}
+            for c in claims
+            if c.expires_at > now
+        ]
+        with self._engine.begin() as connection:
+            self._clean_up(connection, now)
+            written = connection.execute(_RECORD, values).rowcount if values else 0
+        for claim in claims:
+            claim.first = True
+        if 0 <= written < len(values):
+            log.warning(
+                "%d seen-once claim(s) were already recorded by another process: one serve per "
+                "SQLite file (several need PostgreSQL, INTERFACE §10)",
+                len(values) - written,
+            )
 
     def _insert(self, claims: list[_Claim]) -> None:
+        """PostgreSQL (or another server): the database decides each claim."""
         now = datetime.now(UTC)
         with self._engine.begin() as connection:
-            if self._cleanup_due():
-                connection.execute(_CLEANUP, {"now": now})
-                self._last_cleanup = time.monotonic()
+            self._clean_up(connection, now)
             taken: set[str] = set()
             for claim in claims:
                 claim.first = claim.key not in taken and self._claim(connection, claim, now)
                 taken.add(claim.key)
+
+    def _clean_up(self, connection: Connection, now: datetime) -> None:
+        if self._cleanup_due():
+            connection.execute(_CLEANUP, {"now": now})
+            self._last_cleanup = time.monotonic()
 
     def _claim(self, connection: Connection, claim: _Claim, now: datetime) -> bool:
         """Insert the key, or take over its expired row; True if either happened."""
@@ -248,8 +293,8 @@ def _kind(key: str) -> str:
 
 
 def _upsert(dialect: Any) -> Any:
-    """INSERT ... ON CONFLICT: a new row, or an expired one renewed; RETURNING says which won.
-    Built once (SQLAlchemy then compiles it once), as each claim is on an acknowledgement's path."""
+    """INSERT ... ON CONFLICT: a new row, or an expired one renewed. Built once (SQLAlchemy then
+    compiles it once)."""
     statement = dialect.insert(SeenOnce).values(
         key=bindparam("key"), expires_at=bindparam("expires_at")
     )
@@ -257,10 +302,16 @@ def _upsert(dialect: Any) -> Any:
         index_elements=[SeenOnce.key],
         set_={"expires_at": statement.excluded.expires_at},
         where=SeenOnce.expires_at <= bindparam("now"),
-    ).returning(SeenOnce.key)
+    )
 
 
-_UPSERT = {"postgresql": _upsert(postgresql), "sqlite": _upsert(sqlite)}
+# RETURNING says whether this claim won
+_UPSERT = {
+    "postgresql": _upsert(postgresql).returning(SeenOnce.key),
+    "sqlite": _upsert(sqlite).returning(SeenOnce.key),
+}
+_RECORD = _upsert(sqlite)  # SQLite, claims decided in memory: executed for many at once
+_UNEXPIRED = select(SeenOnce.key, SeenOnce.expires_at).where(SeenOnce.expires_at > bindparam("now"))
 _CLEANUP = delete(SeenOnce).where(SeenOnce.expires_at <= bindparam("now"))
 _EXPIRED_KEY = delete(SeenOnce).where(
     (SeenOnce.key == bindparam("key")) & (SeenOnce.expires_at <= bindparam("now"))
@@ -277,7 +328,7 @@ _CLEANUP_SQL = f"DELETE FROM {SeenOnce.__tablename__} WHERE expires_at <= %s"
 
 
 def _brisk_sqlite(connection: Any, _: Any) -> None:
-    """SQLite: write-ahead logging, so that a claim waits for no reader and no fsync of the
+    """SQLite: write-ahead logging, so that the writer waits for no reader and no fsync of the
     audit log's writer (a claim lost to a power cut only lets one replay through); and
     transactions begun by SQLAlchemy (`_begin_immediate`), not by the driver."""
     connection.isolation_level = None
@@ -288,7 +339,7 @@ def _brisk_sqlite(connection: Any, _: Any) -> None:
 
 
 def _begin_immediate(connection: Connection) -> None:
-    """Take SQLite's write lock when the claim begins, waiting for it if need be. Begun the
+    """Take SQLite's write lock when the write begins, waiting for it if need be. Begun the
     default way, the insert would read first and then find the file changed by another
-    process's claim: "database is locked" at once, no waiting, and the claim undecided."""
+    writer: "database is locked" at once, no waiting."""
     connection.exec_driver_sql("BEGIN IMMEDIATE")

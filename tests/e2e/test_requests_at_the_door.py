@@ -22,7 +22,15 @@ from slack_sdk.signature import SignatureVerifier
 from bot.sandbox.slack_requests import SlackRequests
 from handlers.modals import CONFERENCE_OPTIONS, DIAL_CALLBACK
 from tests.e2e.conftest import Seen, audit_entries, node_commands, wait_until
-from tests.fixtures.bot import ADMIN, CHANNEL, SIGNING_SECRET, TEAM, Bot, bot_environment
+from tests.fixtures.bot import (
+    ADMIN,
+    CHANNEL,
+    SIGNING_SECRET,
+    TEAM,
+    Bot,
+    bot_environment,
+    serve_bot,
+)
 
 MIB = 1024 * 1024
 
@@ -123,21 +131,9 @@ def test_a_replayed_request_is_refused_and_acts_once(
     assert "refused a replayed Slack request" in caplog.text
 
 
-@pytest.mark.parametrize(
-    "database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def test_a_request_replayed_to_another_process_is_refused(
-    bot_with: Callable[..., Bot], simulator: Any, tmp_path: Path, database: str
-) -> None:
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
-    if database == "postgres":
-        url = os.environ.get("PEXBOT_TEST_POSTGRES_URL", "")
-        if not url:
-            pytest.skip('PEXBOT_TEST_POSTGRES_URL is not set (eval "$(bash .ci/postgres.sh)")')
-    one, other = bot_with(DATABASE_URL=url), bot_with(DATABASE_URL=url)
+def _signed_headers(body: str) -> dict[str, str]:
     ts = str(int(time.time()))
-    body = _command_body(f"lock VMR_2 {time.time()}").decode()  # unique text: a fresh signature
-    headers = {
+    return {
         "Content-Type": "application/x-www-form-urlencoded",
         "X-Slack-Request-Timestamp": ts,
         "X-Slack-Signature": SignatureVerifier(SIGNING_SECRET).generate_signature(
@@ -145,9 +141,37 @@ def test_a_request_replayed_to_another_process_is_refused(
         )
         or "",
     }
+
+
+@pytest.mark.postgres
+def test_a_request_replayed_to_another_process_is_refused(
+    bot_with: Callable[..., Bot], simulator: Any
+) -> None:
+    url = os.environ.get("PEXBOT_TEST_POSTGRES_URL", "")
+    if not url:
+        pytest.skip('PEXBOT_TEST_POSTGRES_URL is not set (eval "$(bash .ci/postgres.sh)")')
+    one, other = bot_with(DATABASE_URL=url), bot_with(DATABASE_URL=url)
+    body = _command_body(f"lock VMR_2 {time.time()}").decode()  # unique text: a fresh signature
+    headers = _signed_headers(body)
     first = httpx.post(one.url + "/slack/events", content=body, headers=headers, timeout=5)
     replay = httpx.post(other.url + "/slack/events", content=body, headers=headers, timeout=5)
     assert (first.status_code, replay.status_code) == (200, 401)
+
+
+def test_a_request_replayed_after_a_restart_is_refused(
+    simulator: Any, slack_api: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite (one serve owns the file): the serve's memory decides, and what it accepted is
+    written to the file, which the next run starts from."""
+    body = _command_body("lock VMR_2").decode()
+    headers = _signed_headers(body)
+    with serve_bot(simulator, slack_api, tmp_path, monkeypatch) as before:
+        first = httpx.post(before.url + "/slack/events", content=body, headers=headers, timeout=5)
+        replay = httpx.post(before.url + "/slack/events", content=body, headers=headers, timeout=5)
+    with serve_bot(simulator, slack_api, tmp_path, monkeypatch) as after:
+        later = httpx.post(after.url + "/slack/events", content=body, headers=headers, timeout=5)
+    assert (first.status_code, replay.status_code, later.status_code) == (200, 401, 401)
+    assert len(node_commands(simulator, "conference/lock")) == 1
 
 
 def test_the_same_options_request_twice_in_a_second_gets_options_both_times(bot: Bot) -> None:

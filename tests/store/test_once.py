@@ -1,5 +1,6 @@
-"""The seen-once record (`bot.store.once`): the first claim of a key wins, in one process or across
-several sharing DATABASE_URL (SQLite file, PostgreSQL), until the record expires."""
+"""The seen-once record (`bot.store.once`): the first claim of a key wins until the record
+expires, in one process, across the processes sharing a PostgreSQL DATABASE_URL, and across the
+runs of the one `serve` that owns an SQLite file (INTERFACE §10)."""
 
 from __future__ import annotations
 
@@ -39,18 +40,86 @@ async def test_a_key_is_first_once_then_a_repeat(two_processes: tuple[Once, Once
     assert await once.first("signature:v0=def", 60)
 
 
-async def test_another_process_sees_the_claim(two_processes: tuple[Once, Once]) -> None:
-    here, there = two_processes
-    assert await here.first("envelope:e-1", 60)
-    assert not await there.first("envelope:e-1", 60)
+@pytest.mark.postgres
+async def test_another_process_sees_the_claim_until_it_expires() -> None:
+    if not POSTGRES_URL:
+        pytest.skip('PEXBOT_TEST_POSTGRES_URL is not set (eval "$(bash .ci/postgres.sh)")')
+    here, there = Once(POSTGRES_URL), Once(POSTGRES_URL)
+    key = f"envelope:e-{uuid.uuid4().hex[:8]}"  # the server's table outlives this test
+    try:
+        assert await here.first(key, 0.3)
+        assert not await there.first(key, 0.3)
+        await asyncio.sleep(0.5)
+        assert await there.first(key, 60)
+        assert not await here.first(key, 60)
+    finally:
+        for once in (here, there):
+            await once.close_sessions()
+            once.close()
+
+
+async def test_the_next_run_on_an_sqlite_file_sees_the_last_runs_claims(tmp_path: Path) -> None:
+    """One serve owns an SQLite file: its memory decides, and the claims it wrote are what the
+    next run starts from (a replay after a restart is still refused)."""
+    url = f"sqlite:///{tmp_path / 'pexbot.db'}"
+    last_run = Once(url)
+    assert await last_run.first("signature:v0=before-restart", 60)
+    assert await last_run.first("signature:v0=short", 0.2)
+    await last_run.settled()  # as the serve does on its way out
+    last_run.close()
+    await asyncio.sleep(0.3)
+
+    next_run = Once(url)
+    try:
+        assert not await next_run.first("signature:v0=before-restart", 60)
+        assert await next_run.first("signature:v0=short", 60), "expired meanwhile"
+        assert await next_run.first("signature:v0=after-restart", 60)
+    finally:
+        next_run.close()
+
+
+async def test_a_second_serve_on_one_sqlite_file_is_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Outside INTERFACE §10 (several serves need PostgreSQL): each decides from its own memory,
+    and the second to write a key says so in the log."""
+    url = f"sqlite:///{tmp_path / 'pexbot.db'}"
+    one, two = Once(url), Once(url)
+    try:
+        assert await two.first("warm", 60)  # both running, each with what it has read
+        assert await one.first("signature:v0=both", 60)
+        await one.settled()
+        with caplog.at_level(logging.WARNING, logger="bot.store.once"):
+            assert await two.first("signature:v0=both", 60)
+            await two.settled()
+    finally:
+        one.close()
+        two.close()
+    assert "1 seen-once claim(s) were already recorded by another process" in caplog.text
+
+
+async def test_sqlite_claims_of_a_burst_are_written_together(tmp_path: Path) -> None:
+    """Answered from memory, written a moment later in one statement: nothing is in the table
+    until then, everything is after."""
+    url = f"sqlite:///{tmp_path / 'pexbot.db'}"
+    once = Once(url)
+    try:
+        assert await once.first("warm", 60)
+        await once.settled()
+        claims = [await once.first(f"signature:v0={n}", 60) for n in range(300)]
+        assert claims == [True] * 300
+        assert _keys(url) == {"warm"}
+        await once.settled()
+        assert _keys(url) == {"warm"} | {f"signature:v0={n}" for n in range(300)}
+    finally:
+        once.close()
 
 
 @pytest.mark.postgres
 async def test_a_race_between_processes_has_one_winner(tmp_path) -> None:
     """Both claim the same keys at the same moments, each from its own thread and event loop.
     PostgreSQL only: one `serve` owns an SQLite file (INTERFACE §10), whose claims are decided
-    by the process's own memory when the file is busy, so that no acknowledgement waits for the
-    audit log's writer (`test_a_claim_does_not_wait_for_another_writer_holding_the_sqlite_file`)."""
+    by the process's own memory."""
     if not POSTGRES_URL:
         pytest.skip('PEXBOT_TEST_POSTGRES_URL is not set (eval "$(bash .ci/postgres.sh)")')
     here, there = Once(POSTGRES_URL), Once(POSTGRES_URL)
@@ -76,6 +145,7 @@ async def test_claims_made_together_each_get_their_own_answer(
     characters) only the first."""
     here, there = two_processes
     assert await there.first("envelope:taken", 60)
+    await there.settled()  # SQLite: written, as by the last run of the one serve
     long = "signature:" + "x" * 300
     answers = await asyncio.gather(
         here.first("envelope:taken", 60),
@@ -88,11 +158,11 @@ async def test_claims_made_together_each_get_their_own_answer(
 
 
 async def test_an_expired_record_no_longer_counts(two_processes: tuple[Once, Once]) -> None:
-    here, there = two_processes
+    here, _ = two_processes
     assert await here.first("envelope:short", 0.2)
-    assert not await there.first("envelope:short", 0.2)
+    assert not await here.first("envelope:short", 0.2)
     await asyncio.sleep(0.4)
-    assert await there.first("envelope:short", 60)
+    assert await here.first("envelope:short", 60)
     assert not await here.first("envelope:short", 60)
 
 
@@ -102,15 +172,21 @@ async def test_expired_rows_are_cleaned_up(db_url: str, monkeypatch) -> None:
     try:
         for n in range(5):
             await once.first(f"old-{n}", 0.01)
+        await once.settled()
         await asyncio.sleep(0.05)
         await once.first("new", 60)
-        engine = sqlalchemy.create_engine(database_url(db_url))
-        with engine.connect() as connection:
-            keys = connection.execute(sqlalchemy.text("SELECT key FROM seen_once")).scalars()
-            assert list(keys) == ["new"]
-        engine.dispose()
+        await once.settled()
+        assert _keys(db_url) == {"new"}
     finally:
         once.close()
+
+
+def _keys(url: str) -> set[str]:
+    engine = sqlalchemy.create_engine(database_url(url))
+    with engine.connect() as connection:
+        keys = set(connection.execute(sqlalchemy.text("SELECT key FROM seen_once")).scalars())
+    engine.dispose()
+    return keys
 
 
 async def test_without_the_database_a_repeat_here_is_still_caught(
@@ -131,7 +207,7 @@ async def test_a_claim_does_not_wait_for_another_writer_holding_the_sqlite_file(
     tmp_path,
 ) -> None:
     """The audit log's writer may hold the file at that moment: the claim is decided at once by
-    this process's memory (an acknowledgement never waits for the audit log), a repeat is still
+    this process's memory (an acknowledgement never waits for the database), a repeat is still
     refused, and the row is written once the writer lets go."""
     import sqlite3
 
