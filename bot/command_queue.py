@@ -9,6 +9,14 @@ limit is well above any node cap, so a command that needs no node call (help, a 
 held up unless that many are already stuck waiting for the node. What cannot wait at all (a
 form, which Slack lets open only within 3 s of the click) runs at once, outside the limit.
 
+The door comes first: a queued command does not start while requests are being received and
+answered (`Door`, kept by the HTTP server and the Socket Mode link), for at most `GIVE_WAY`
+seconds after it was queued. Slack's acknowledgement has a hard 3 s deadline and a result has
+none; in a burst, the commands' work (node calls, Slack posts, audit rows: ~3x an
+acknowledgement's CPU) otherwise shares the event loop with every acknowledgement still to come
+(bench/: the `baseline` case). The bound keeps commands from being starved by a door that never
+goes quiet; when the door is idle, nothing waits. Commands already in progress are not paused.
+
 Every acknowledged command must run or be answered: the number of queue workers is counted
 by the workers themselves, synchronously with their last look at the queue, so a command
 submitted as a worker finishes (before its task is reaped), or while only at-once work is in
@@ -19,33 +27,74 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from contextlib import contextmanager, suppress
 from typing import Any
 
 log = logging.getLogger(__name__)
 
 COMMANDS_AT_ONCE = 64
+GIVE_WAY = 0.3
+"""Longest a queued command waits for the door to be quiet, from when it was queued."""
 
 Command = Callable[[], Awaitable[None]]
 
 
+class Door:
+    """Requests being received and answered right now; queued commands give way to them."""
+
+    def __init__(self) -> None:
+        self.open = 0
+        self._quiet = asyncio.Event()
+        self._quiet.set()
+
+    def enter(self) -> None:
+        """A request arrived: call `leave` once it is answered (or abandoned)."""
+        self.open += 1
+        self._quiet.clear()
+
+    def leave(self) -> None:
+        self.open -= 1
+        if not self.open:
+            self._quiet.set()
+
+    @contextmanager
+    def answering(self) -> Iterator[None]:
+        """Around the whole of one request, from reading it to sending its answer."""
+        self.enter()
+        try:
+            yield
+        finally:
+            self.leave()
+
+    async def quiet(self, until: float) -> None:
+        """Return once no request is open, or at `until` (time.monotonic()) at the latest."""
+        while self.open and (left := until - time.monotonic()) > 0:
+            with suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    await self._quiet.wait()
+
+
 class CommandQueue:
-    def __init__(self, limit: int = COMMANDS_AT_ONCE) -> None:
+    def __init__(self, limit: int = COMMANDS_AT_ONCE, give_way: float = GIVE_WAY) -> None:
         if limit < 1:
             raise ValueError("a command queue needs a limit of at least 1")
         self.limit = limit
-        self._waiting: deque[Command] = deque()
+        self.give_way = give_way
+        self.door = Door()
+        self._waiting: deque[tuple[float, Command]] = deque()  # (when queued, command)
         self._workers = 0  # queue workers that will look at `_waiting` again
         self._tasks: set[asyncio.Task[None]] = set()  # every task in progress, at-once ones too
 
     def submit(self, command: Command, *, at_once: bool = False) -> None:
-        """Run `command` after those already waiting, or `at_once` whatever is waiting (call it
-        inside the event loop)."""
+        """Run `command` after those already waiting, once the door is quiet (`GIVE_WAY`), or
+        `at_once` whatever is waiting (call it inside the event loop)."""
         if at_once:
             self._start(self._run(command))
             return
-        self._waiting.append(command)
+        self._waiting.append((time.monotonic(), command))
         if self._workers < self.limit:
             self._workers += 1
             self._start(self._work())
@@ -63,7 +112,9 @@ class CommandQueue:
     async def _work(self) -> None:
         try:
             while self._waiting:
-                await self._run(self._waiting.popleft())
+                queued_at, command = self._waiting.popleft()
+                await self.door.quiet(until=queued_at + self.give_way)
+                await self._run(command)
         finally:
             # no await between the last look at the queue and this: a submit after it starts
             # a new worker, a submit before it was taken by the loop above

@@ -34,9 +34,11 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.app import Runtime, build_runtime
 from bot.backup.history import BackupHistory
+from bot.command_queue import Door
 from bot.config import Settings, configure_logging, warn_about_transport
 from bot.events import receiver
 from bot.health.exposition import CONTENT_TYPE_LATEST, exposition, render
@@ -83,8 +85,9 @@ def http_app(runtime: Runtime) -> Starlette:
             )
             return JSONResponse({"error": "invalid request"}, status_code=401)
         text = body.decode()
-        query = request.url.query or None
-        bolt_request = envelope.for_bolt(text, payload, dict(request.headers), query)
+        query = request.scope["query_string"].decode("latin-1") or None
+        headers = dict(request.headers.items())  # dict(Headers) looks each name up again
+        bolt_request = envelope.for_bolt(text, payload, headers, query)
         return to_starlette_response(await runtime.bolt.async_dispatch(bolt_request))
 
     async def healthz(request: Request) -> Response:
@@ -113,8 +116,30 @@ def http_app(runtime: Runtime) -> Starlette:
             pexip_events_route(runtime),
         ],
         lifespan=lifespan,
-        middleware=[Middleware(BodyLimit)],
+        middleware=[
+            Middleware(AtTheDoor, door=runtime.services.commands.door),
+            Middleware(BodyLimit),
+        ],
     )
+
+
+class AtTheDoor:
+    """ASGI: each HTTP request is open at the door until answered; queued commands give way to
+    open requests (`bot.command_queue.Door`)."""
+
+    def __init__(self, app: ASGIApp, door: Door) -> None:
+        self.app = app
+        self.door = door
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        self.door.enter()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.door.leave()
 
 
 async def _replayed(runtime: Runtime, headers: Headers, payload: dict[str, Any]) -> bool:
@@ -141,7 +166,10 @@ def events_app(runtime: Runtime) -> Starlette:
         return JSONResponse({"status": "ok", "mode": "socket"})
 
     routes = [pexip_events_route(runtime), Route("/healthz", healthz)]
-    return Starlette(routes=routes, middleware=[Middleware(BodyLimit)])
+    door = runtime.services.commands.door
+    return Starlette(
+        routes=routes, middleware=[Middleware(AtTheDoor, door=door), Middleware(BodyLimit)]
+    )
 
 
 def _signed(verifier: SignatureVerifier, headers: Headers, body: bytes) -> bool:
@@ -162,7 +190,8 @@ async def run_socket_mode(runtime: Runtime, stopping: asyncio.Event | None = Non
     app_token = runtime.slack.app_token.get_secret_value()
     # One retry policy: the link's own backoff.
     app_client = AsyncWebClient(base_url=runtime.slack.api_url, retry_handlers=[])
-    link = SocketModeLink(app_client, app_token, Envelopes(runtime.bolt, runtime.once))
+    envelopes = Envelopes(runtime.bolt, runtime.once, runtime.services.commands.door)
+    link = SocketModeLink(app_client, app_token, envelopes)
     await runtime.open()
     door = _events_server(runtime)
     serving = asyncio.create_task(door.serve()) if door is not None else None

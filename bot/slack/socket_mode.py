@@ -42,6 +42,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from bot.command_queue import Door
 from bot.config import ConfigError
 from bot.slack import envelope as shapes
 from bot.store.once import Once
@@ -120,11 +121,17 @@ class _Retry(Exception):
 class Envelopes:
     """What an envelope makes the app do, and the acknowledgement's payload."""
 
-    def __init__(self, bolt: AsyncApp, once: Once) -> None:
+    def __init__(self, bolt: AsyncApp, once: Once, door: Door | None = None) -> None:
         self.bolt = bolt
         self.once = once
+        self.door = door or Door()
 
     async def __call__(self, envelope: dict[str, Any]) -> dict[str, Any] | None:
+        """The acknowledgement's payload; queued commands give way meanwhile (`Door`)."""
+        with self.door.answering():
+            return await self._answer(envelope)
+
+    async def _answer(self, envelope: dict[str, Any]) -> dict[str, Any] | None:
         envelope_id = str(envelope["envelope_id"])
         kind = str(envelope.get("type", ""))
         if kind not in ACTED_ON:
