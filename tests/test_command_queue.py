@@ -178,3 +178,75 @@ async def test_drain_waits_for_forms_opened_at_once_too() -> None:
     asyncio.get_running_loop().call_later(0.05, seen.gate.set)
     await queue.drain(grace=5)
     assert seen.finished == ["form"]
+
+
+# --- the door comes first ------------------------------------------------------------------
+
+
+async def test_a_queued_command_waits_while_a_request_is_being_answered() -> None:
+    queue, seen = CommandQueue(limit=4, give_way=5), Recorder()
+    queue.door.enter()  # a request is being read and acknowledged
+    queue.submit(seen.command("mute", wait=False))
+    await asyncio.sleep(0.05)
+    assert seen.started == []
+
+    queue.door.leave()  # answered: the door is quiet
+    await settle()
+    assert seen.finished == ["mute"]
+    await queue.drain(grace=1)
+
+
+async def test_a_command_is_not_starved_while_requests_keep_arriving() -> None:
+    """The door never goes quiet (requests overlap): each command still starts once it has
+    given way for `give_way` seconds since it was queued, in arrival order."""
+    queue = CommandQueue(limit=4, give_way=0.2)
+    loop = asyncio.get_running_loop()
+    arriving = True
+
+    async def requests() -> None:
+        queue.door.enter()
+        while arriving:  # each new request arrives before the last is answered
+            queue.door.enter()
+            await asyncio.sleep(0.005)
+            queue.door.leave()
+
+    started: list[tuple[str, float]] = []
+
+    def command(name: str):  # type: ignore[no-untyped-def]
+        async def run() -> None:
+            started.append((name, loop.time()))
+
+        return run
+
+    door = asyncio.create_task(requests())
+    await asyncio.sleep(0.01)
+    queued_at = loop.time()
+    queue.submit(command("first"))
+    queue.submit(command("second"))
+    await asyncio.sleep(0.1)
+    assert started == [], "gives way while requests are being answered"
+
+    await asyncio.sleep(0.2)
+    assert [name for name, _ in started] == ["first", "second"]
+    assert all(0.2 <= at - queued_at < 0.35 for _, at in started)
+    assert queue.door.open, "the door was busy all along"
+    arriving = False
+    await door
+    await queue.drain(grace=1)
+
+
+async def test_with_the_door_idle_a_command_starts_at_once() -> None:
+    queue, seen = CommandQueue(limit=4, give_way=5), Recorder()
+    queue.submit(seen.command("mute", wait=False))
+    await settle()
+    assert seen.finished == ["mute"]
+
+
+async def test_a_command_that_opens_a_form_does_not_give_way() -> None:
+    """Slack lets a form open only within 3 s of the command: it runs at once, door or not."""
+    queue, seen = CommandQueue(limit=4, give_way=5), Recorder()
+    queue.door.enter()
+    queue.submit(seen.command("dial", wait=False), at_once=True)
+    await settle()
+    assert seen.finished == ["dial"]
+    queue.door.leave()
