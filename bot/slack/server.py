@@ -6,9 +6,10 @@ on PORT). Any body over 1 MiB is refused with 413 before anything else (`bot.sla
 A request to /slack/events is checked here before Bolt sees it (Bolt raises, and answers 500, on
 some of what anyone may send): without a valid signature within five minutes, 401; signed but
 not shaped like a Slack payload (`bot.slack.envelope`), 400; a signature accepted before (a
-replay: `bot.store.once`, across every process sharing DATABASE_URL), 401. Either way nothing
-runs, and a warning is logged. Uvicorn's access log (a line per request) is on only at
-LOG_LEVEL=DEBUG.
+replay: `bot.store.once`, across every process sharing a PostgreSQL DATABASE_URL), 401. Either
+way nothing runs, and a warning is logged. Every request is counted open at the door until
+answered (`AtTheDoor`): queued commands give way to it (`bot.command_queue`). Uvicorn's access
+log (a line per request) is on only at LOG_LEVEL=DEBUG.
 
 Socket Mode is `bot.slack.socket_mode`; SIGTERM (or SIGINT) stops it taking envelopes and
 finishes the acknowledged ones, as uvicorn does for HTTP mode.
@@ -143,7 +144,8 @@ class AtTheDoor:
 
 
 async def _replayed(runtime: Runtime, headers: Headers, payload: dict[str, Any]) -> bool:
-    """Was this signature accepted before, by any process sharing DATABASE_URL? Options
+    """Was this signature accepted before (by any process sharing a PostgreSQL DATABASE_URL; by
+    this serve, or its last run, on SQLite)? Options
     requests are exempt: they change nothing, and Slack sends the same body twice in a second
     when someone types, deletes and retypes (no id or timestamp in it tells them apart)."""
     if payload.get("type") == "block_suggestion":
