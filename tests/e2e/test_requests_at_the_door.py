@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import pytest
@@ -172,6 +173,29 @@ def test_a_request_replayed_after_a_restart_is_refused(
         later = httpx.post(after.url + "/slack/events", content=body, headers=headers, timeout=5)
     assert (first.status_code, replay.status_code, later.status_code) == (200, 401, 401)
     assert len(node_commands(simulator, "conference/lock")) == 1
+
+
+def test_a_command_gives_way_to_a_request_still_being_received_but_not_for_long(
+    bot: Bot, simulator: Any
+) -> None:
+    """Acknowledgements first (bot.command_queue): while a client is still sending a request,
+    an acknowledged command waits; not past GIVE_WAY (0.3 s), however long that request takes."""
+    door = urlsplit(bot.url)
+    slow = socket.create_connection((door.hostname or "127.0.0.1", door.port or 80), timeout=5)
+    try:
+        slow.sendall(
+            b"POST /slack/events HTTP/1.1\r\nHost: bot\r\nContent-Length: 100\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\n\r\ncommand=%2Fpex"
+        )
+        time.sleep(0.1)  # the bot has read the head: the request is open at the door
+        acked = _signed_post(bot.url, _command_body("lock VMR_2"))
+        acked_at = time.monotonic()
+        assert acked.status_code == 200
+        wait_until(lambda: node_commands(simulator, "conference/lock"), 5, "the lock")
+        waited = time.monotonic() - acked_at
+    finally:
+        slow.close()
+    assert 0.15 < waited < 2.0, waited
 
 
 def test_the_same_options_request_twice_in_a_second_gets_options_both_times(bot: Bot) -> None:
