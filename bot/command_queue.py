@@ -10,12 +10,13 @@ held up unless that many are already stuck waiting for the node. What cannot wai
 form, which Slack lets open only within 3 s of the click) runs at once, outside the limit.
 
 The door comes first: a queued command does not start while requests are being received and
-answered (`Door`, kept by the HTTP server and the Socket Mode link), for at most `GIVE_WAY`
-seconds after it was queued. Slack's acknowledgement has a hard 3 s deadline and a result has
-none; in a burst, the commands' work (node calls, Slack posts, audit rows: ~3x an
-acknowledgement's CPU) otherwise shares the event loop with every acknowledgement still to come
-(bench/: the `baseline` case). The bound keeps commands from being starved by a door that never
-goes quiet; when the door is idle, nothing waits. Commands already in progress are not paused.
+answered (`Door`, kept by the HTTP server and the Socket Mode link), or while more keep arriving
+after it (a burst), for at most `GIVE_WAY` seconds after it was queued. Slack's acknowledgement
+has a hard 3 s deadline and a result has none; in a burst, the commands' work (node calls,
+Slack posts, audit rows: ~3x an acknowledgement's CPU) otherwise shares the event loop with
+every acknowledgement still to come (bench/: the `baseline` case). The bound keeps commands
+from being starved by a door that never goes quiet; when no other request comes, nothing
+waits. Commands already in progress are not paused.
 
 Every acknowledged command must run or be answered: the number of queue workers is counted
 by the workers themselves, synchronously with their last look at the queue, so a command
@@ -38,27 +39,35 @@ log = logging.getLogger(__name__)
 COMMANDS_AT_ONCE = 64
 GIVE_WAY = 0.3
 """Longest a queued command waits for the door to be quiet, from when it was queued."""
+CALM = 0.005
+"""After a burst (requests that came after a command), the door is quiet once no request has
+been answered for this long."""
 
 Command = Callable[[], Awaitable[None]]
 
 
 class Door:
-    """Requests being received and answered right now; queued commands give way to them."""
+    """Requests being received and answered; queued commands give way to them (`give_way`)."""
 
     def __init__(self) -> None:
-        self.open = 0
-        self._quiet = asyncio.Event()
-        self._quiet.set()
+        self.open = 0  # requests being received or answered now
+        self.arrivals = 0  # requests so far
+        self._answered_at = 0.0  # when the last one was answered (time.monotonic())
+        self._closed = asyncio.Event()  # no request open
+        self._closed.set()
+        self._turn = asyncio.Lock()  # one waiting command watches the door at a time
 
     def enter(self) -> None:
         """A request arrived: call `leave` once it is answered (or abandoned)."""
         self.open += 1
-        self._quiet.clear()
+        self.arrivals += 1
+        self._closed.clear()
 
     def leave(self) -> None:
         self.open -= 1
+        self._answered_at = time.monotonic()
         if not self.open:
-            self._quiet.set()
+            self._closed.set()
 
     @contextmanager
     def answering(self) -> Iterator[None]:
@@ -69,12 +78,31 @@ class Door:
         finally:
             self.leave()
 
-    async def quiet(self, until: float) -> None:
-        """Return once no request is open, or at `until` (time.monotonic()) at the latest."""
-        while self.open and (left := until - time.monotonic()) > 0:
-            with suppress(TimeoutError):
-                async with asyncio.timeout(left):
-                    await self._quiet.wait()
+    def mark(self) -> int | None:
+        """For a command queued now: the arrivals so far if its request came alone (no other
+        open, none answered in the last `CALM` seconds), else None (in a burst)."""
+        alone = self.open <= 1 and time.monotonic() - self._answered_at >= CALM
+        return self.arrivals if alone else None
+
+    async def give_way(self, until: float, mark: int | None) -> None:
+        """Return once the door is quiet for a command queued with `mark`, or at `until`
+        (time.monotonic()) at the latest. Quiet: no request open and, unless the command's
+        request came alone and none came since, none answered for `CALM` seconds. A request is
+        usually read and answered in one turn of the event loop, so "none open" alone would be
+        true between any two requests of a burst."""
+        async with self._turn:
+            while (left := until - time.monotonic()) > 0:
+                if self.open:
+                    with suppress(TimeoutError):
+                        async with asyncio.timeout(left):
+                            await self._closed.wait()
+                    continue
+                if self.arrivals == mark:  # its request came alone, and none since
+                    return
+                calm = CALM - (time.monotonic() - self._answered_at)
+                if calm <= 0:
+                    return
+                await asyncio.sleep(min(calm, left))
 
 
 class CommandQueue:
@@ -84,7 +112,8 @@ class CommandQueue:
         self.limit = limit
         self.give_way = give_way
         self.door = Door()
-        self._waiting: deque[tuple[float, Command]] = deque()  # (when queued, command)
+        # (when queued, the door's mark then, command)
+        self._waiting: deque[tuple[float, int | None, Command]] = deque()
         self._workers = 0  # queue workers that will look at `_waiting` again
         self._tasks: set[asyncio.Task[None]] = set()  # every task in progress, at-once ones too
 
@@ -94,7 +123,7 @@ class CommandQueue:
         if at_once:
             self._start(self._run(command))
             return
-        self._waiting.append((time.monotonic(), command))
+        self._waiting.append((time.monotonic(), self.door.mark(), command))
         if self._workers < self.limit:
             self._workers += 1
             self._start(self._work())
@@ -112,8 +141,8 @@ class CommandQueue:
     async def _work(self) -> None:
         try:
             while self._waiting:
-                queued_at, command = self._waiting.popleft()
-                await self.door.quiet(until=queued_at + self.give_way)
+                queued_at, mark, command = self._waiting.popleft()
+                await self.door.give_way(queued_at + self.give_way, mark)
                 await self._run(command)
         finally:
             # no await between the last look at the queue and this: a submit after it starts

@@ -250,3 +250,33 @@ async def test_a_command_that_opens_a_form_does_not_give_way() -> None:
     await settle()
     assert seen.finished == ["dial"]
     queue.door.leave()
+
+
+async def test_a_command_gives_way_to_a_burst_even_between_its_requests() -> None:
+    """A request is usually read and answered in one turn of the event loop, so between two
+    requests of a burst none is open: the command still waits until they stop coming."""
+    queue = CommandQueue(limit=4, give_way=5)
+    loop = asyncio.get_running_loop()
+    started: list[float] = []
+
+    async def command() -> None:
+        started.append(loop.time())
+
+    for _ in range(3):  # a burst: one request after the other, never two open at once
+        queue.door.enter()
+        queue.door.leave()
+        await asyncio.sleep(0.002)
+    queue.door.enter()  # the command's own request
+    queue.submit(command)
+    queue.door.leave()
+    for _ in range(20):  # 20 more, 2 ms apart
+        await asyncio.sleep(0.002)
+        queue.door.enter()
+        queue.door.leave()
+    last_answered = loop.time()
+    assert started == []
+
+    await asyncio.sleep(0.1)
+    assert len(started) == 1
+    assert started[0] - last_answered < 0.05  # shortly after the burst, not after give_way
+    await queue.drain(grace=1)
