@@ -21,6 +21,7 @@ from bot.auditing import auditor as make_auditor
 from bot.auth.permissions import Authorizer, load_policy
 from bot.auth.teams import TeamGate
 from bot.backup.history import BackupHistory
+from bot.command_queue import CommandQueue
 from bot.config import ConfigError, EventSettings, Settings, SlackSettings
 from bot.coordination.journal import Journal
 from bot.coordination.message_edits import MessageEdits
@@ -187,12 +188,15 @@ def build_runtime(settings: Settings, install: Install | None = None) -> Runtime
         if is_postgres(settings.database_url)
         else None
     )
+    commands = CommandQueue()
     services = Services(
         pexip=PexipClient(
             pexip_settings,
             slots=slots,
             before_change=journal.before_change if journal is not None else None,
+            moderation=commands,  # a backup download gives way to queued commands
         ),
+        commands=commands,
         journal=journal,
         shared_database=is_postgres(settings.database_url),
         edits=MessageEdits(settings.database_url),

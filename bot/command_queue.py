@@ -22,6 +22,11 @@ Every acknowledged command must run or be answered: the number of queue workers 
 by the workers themselves, synchronously with their last look at the queue, so a command
 submitted as a worker finishes (before its task is reaped), or while only at-once work is in
 progress, always finds or starts a worker.
+
+A backup download gives way to moderation while commands are under way (`working`,
+`wait_until_quiet`): for the whole of a command (waiting for the door, its node requests, audit
+row and Slack post), not only while it is at the node. The command that downloads is
+`set_aside` meanwhile, so the download does not wait for itself.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager, suppress
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -44,6 +51,16 @@ CALM = 0.005
 been answered for this long."""
 
 Command = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class _InProgress:
+    queue: CommandQueue
+    aside: bool = False
+    ended: bool = False  # a task the command started may outlive it, in a copy of its context
+
+
+_current: ContextVar[_InProgress | None] = ContextVar("pexbot_command_in_progress", default=None)
 
 
 class Door:
@@ -116,14 +133,20 @@ class CommandQueue:
         self._waiting: deque[tuple[float, int | None, Command]] = deque()
         self._workers = 0  # queue workers that will look at `_waiting` again
         self._tasks: set[asyncio.Task[None]] = set()  # every task in progress, at-once ones too
+        self._in_progress = 0  # commands taken from the queue (or at once), not set aside
+        self._quiet = asyncio.Event()  # nothing waiting or in progress but set-aside commands
+        self._quiet.set()
 
     def submit(self, command: Command, *, at_once: bool = False) -> None:
         """Run `command` after those already waiting, once the door is quiet (`GIVE_WAY`), or
         `at_once` whatever is waiting (call it inside the event loop)."""
         if at_once:
+            self._in_progress += 1  # counted now: the task starts later
             self._start(self._run(command))
+            self._note_work()
             return
         self._waiting.append((time.monotonic(), self.door.mark(), command))
+        self._note_work()
         if self._workers < self.limit:
             self._workers += 1
             self._start(self._work())
@@ -138,23 +161,72 @@ class CommandQueue:
         """Commands are waiting or in progress."""
         return bool(self._waiting or self._running())
 
+    @property
+    def working(self) -> bool:
+        """Commands are waiting or in progress, apart from those `set_aside`: what a backup
+        download gives way to."""
+        return not self._quiet.is_set()
+
+    async def wait_until_quiet(self) -> None:
+        """Return once no command is `working`."""
+        await self._quiet.wait()
+
+    @contextmanager
+    def set_aside(self) -> Iterator[None]:
+        """Inside a command of this queue: the command stops counting as `working` until the
+        block ends (a backup download gives way to other commands, not to the one that runs
+        it). Outside one (e.g. the clock process) it changes nothing."""
+        current = _current.get()
+        if current is None or current.queue is not self or current.aside or current.ended:
+            yield
+            return
+        current.aside = True
+        self._uncount()
+        try:
+            yield
+        finally:
+            current.aside = False
+            self._in_progress += 1
+            self._note_work()
+
+    def _note_work(self) -> None:
+        if self._waiting or self._in_progress > 0:
+            self._quiet.clear()
+        else:
+            self._quiet.set()
+
+    def _uncount(self) -> None:
+        self._in_progress -= 1
+        self._note_work()
+
     async def _work(self) -> None:
         try:
             while self._waiting:
                 queued_at, mark, command = self._waiting.popleft()
-                await self.door.give_way(queued_at + self.give_way, mark)
+                self._in_progress += 1  # no await since it left `_waiting`: still counted
+                try:
+                    await self.door.give_way(queued_at + self.give_way, mark)
+                except BaseException:
+                    self._uncount()
+                    raise
                 await self._run(command)
         finally:
             # no await between the last look at the queue and this: a submit after it starts
             # a new worker, a submit before it was taken by the loop above
             self._workers -= 1
 
-    @staticmethod
-    async def _run(command: Command) -> None:
+    async def _run(self, command: Command) -> None:
+        """Run a command counted in `_in_progress` by the caller; uncount it when it ends."""
+        this = _InProgress(self)
+        token = _current.set(this)
         try:
             await command()
         except Exception:  # the runner answers every error; this is a bug, kept visible
             log.exception("a command failed outside the runner's error handling")
+        finally:
+            _current.reset(token)
+            this.ended = True
+            self._uncount()
 
     async def drain(self, grace: float) -> None:
         """On shutdown: let what was acknowledged finish for up to `grace` seconds, then cancel
@@ -176,6 +248,8 @@ class CommandQueue:
             worker.cancel()
         await asyncio.gather(*running, return_exceptions=True)
         self._workers = 0  # a worker cancelled before it started never counted itself out
+        self._in_progress = 0  # nor did an at-once command
+        self._note_work()
 
     def _running(self) -> set[asyncio.Task[None]]:
         return {task for task in self._tasks if not task.done()}

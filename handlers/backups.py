@@ -260,7 +260,9 @@ async def backup_restore(ctx: Context, command: BackupRestore) -> Done | Confirm
     await ctx.approval_first(ctx.attempt(command, backup.filename), backup.filename)
     with tempfile.TemporaryDirectory(prefix="pexbot-restore-") as folder:
         package = Path(folder) / "package.tar.gpg"
-        await node_backups.download_backup(services.pexip, backup.filename, package)
+        await node_backups.download_backup(
+            services.pexip, backup.filename, package, sha256=backup.sha256sum
+        )
         await ctx.send(
             pexip.BackupRestore(passphrase=services.backup.settings.passphrase, package=package),
             ctx.attempt(command, backup.filename),

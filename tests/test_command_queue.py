@@ -280,3 +280,55 @@ async def test_a_command_gives_way_to_a_burst_even_between_its_requests() -> Non
     assert len(started) == 1
     assert started[0] - last_answered < 0.05  # shortly after the burst, not after give_way
     await queue.drain(grace=1)
+
+
+async def test_a_backup_download_sees_commands_waiting_or_in_progress_but_not_its_own() -> None:
+    """`working` is what a download gives way to (`PexipClient.moderation_first`); the command
+    that downloads sets itself aside, else it would wait for itself."""
+    queue, seen = CommandQueue(limit=1), Recorder()
+    assert not queue.working
+    arrived = asyncio.Event()
+    inside: list[tuple[str, bool]] = []
+
+    async def backup_now() -> None:
+        inside.append(("alone", queue.working))
+        with queue.set_aside():
+            inside.append(("alone, set aside", queue.working))
+            await arrived.wait()
+            inside.append(("set aside, a command in progress", queue.working))
+            await seen.gate.wait()
+        inside.append(("counted again", queue.working))
+
+    queue.submit(backup_now, at_once=True)
+    assert queue.working  # counted before its task starts
+    await settle()
+    assert not queue.working
+    await asyncio.wait_for(queue.wait_until_quiet(), timeout=1)
+
+    queue.submit(seen.command("mute"))  # a moderator's command, held as if at the node
+    assert queue.working
+    quiet = asyncio.create_task(queue.wait_until_quiet())
+    arrived.set()
+    await settle()
+    assert not quiet.done()
+
+    seen.gate.set()
+    await asyncio.wait_for(quiet, timeout=1)
+    await queue.drain(grace=5)
+    assert not queue.working
+    assert inside == [
+        ("alone", True),
+        ("alone, set aside", False),
+        ("set aside, a command in progress", True),
+        ("counted again", True),
+    ]
+
+
+async def test_set_aside_outside_a_command_changes_nothing() -> None:
+    queue, seen = CommandQueue(limit=1), Recorder()
+    queue.submit(seen.command("a"))
+    with queue.set_aside():  # e.g. the clock process's download: no command of this queue
+        assert queue.working
+    seen.gate.set()
+    await queue.drain(grace=5)
+    assert not queue.working

@@ -14,9 +14,10 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from bot import messages
+from bot.command_queue import CommandQueue
 from bot.config import PexipSettings
 from bot.pexip import backups, commands, configuration, errors, lookup, status
-from bot.pexip.client import PexipClient, RetryPolicy
+from bot.pexip.client import GiveWay, PexipClient, RetryPolicy
 from bot.pexip.models import ManagementNode, SystemBackup
 from tests.fixtures import real_node
 from tests.fixtures.simulator import CERTIFICATE_NAMES
@@ -470,9 +471,106 @@ async def test_truncated_download_leaves_no_file(
     simulator.control.add_fault(
         method="GET", path="/api/admin/configuration/v1/system_backup/pexip", drop_mid_response=True
     )
-    with pytest.raises(errors.NoAnswer):
+    with pytest.raises(errors.NoAnswer) as failure:
         await backups.download_backup(client, newest.filename, tmp_path / "b.tar.gpg")
+    assert "failed mid-request" in failure.value.message
+    assert "did not answer" in messages.pexip_sentence(failure.value)  # what the user is told
     assert list(tmp_path.iterdir()) == []
+
+
+# The download has a connection of its own: the same checks and the same errors as every other
+# request.
+
+
+async def test_a_backup_download_verifies_tls_as_every_request_does(
+    make_client: Callable[..., PexipClient],
+    tls_simulator: Any,
+    misnamed_tls_simulator: Any,
+    tmp_path: Path,
+) -> None:
+    import hashlib
+
+    trusting = make_client(sim=tls_simulator, ca_bundle=Path(tls_simulator.ca_bundle))
+    newest = (await backups.list_backups(trusting))[0]
+    before = tls_simulator.control.stats()["requests"]
+
+    with pytest.raises(errors.TLSError, match="set PEXIP_CA_BUNDLE"):  # on by default
+        await backups.download_backup(
+            make_client(sim=tls_simulator), newest.filename, tmp_path / "b"
+        )
+    misnamed = misnamed_tls_simulator
+    with pytest.raises(errors.TLSNameMismatch) as mismatch:
+        await backups.download_backup(
+            make_client(sim=misnamed, ca_bundle=Path(misnamed.ca_bundle)),
+            newest.filename,
+            tmp_path / "b",
+        )
+    assert mismatch.value.certificate_names == CERTIFICATE_NAMES
+    assert tls_simulator.control.stats()["requests"] == before  # nothing was sent
+    assert misnamed.control.stats()["requests"] == {}
+    assert list(tmp_path.iterdir()) == []
+
+    downloaded = await backups.download_backup(trusting, newest.filename, tmp_path / "b")
+    assert downloaded.sha256 == hashlib.sha256(downloaded.path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "said", "user_told"),
+    [
+        ({"status": 401}, errors.AuthError, "the API credentials", "refused pexbot's API account"),
+        ({"login_redirect": True}, errors.AuthError, "login page", "check PEXIP_USERNAME"),
+        ({"status": 503, "retry_after": "7"}, errors.Busy, "(HTTP 503)", "busy and did not act"),
+        ({"latency": 1.0}, errors.NoAnswer, "did not answer in time", "did not answer"),
+    ],
+    ids=["401", "login-redirect", "503", "timeout"],
+)
+async def test_a_backup_download_the_node_refuses_fails_as_any_request_would(
+    make_client: Callable[..., PexipClient],
+    simulator: Any,
+    tmp_path: Path,
+    fault: dict[str, Any],
+    error: type[errors.PexipError],
+    said: str,
+    user_told: str,
+) -> None:
+    client = make_client(timeout=0.5)
+    newest = (await backups.list_backups(client))[0]
+    simulator.control.add_fault(method="GET", path=backups.BACKUPS + "pexip", **fault)
+    with pytest.raises(error) as failure:
+        await backups.download_backup(client, newest.filename, tmp_path / "b.tar.gpg")
+    assert said in failure.value.message
+    assert user_told in messages.pexip_sentence(failure.value)
+    if isinstance(failure.value, errors.Busy):
+        assert failure.value.retry_after == 7
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_backup_download_from_a_node_that_is_down_was_not_sent(
+    make_client: Callable[..., PexipClient], tmp_path: Path
+) -> None:
+    down = make_client(manager_url=f"http://127.0.0.1:{_closed_port()}")
+    with pytest.raises(errors.NotSent, match="nothing was sent"):
+        await backups.download_backup(down, "pexip_backup_x.tar.gpg", tmp_path / "b.tar.gpg")
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_backup_whose_sha256_is_not_the_one_the_node_lists_is_not_kept(
+    client: PexipClient, tmp_path: Path
+) -> None:
+    import hashlib
+
+    newest = (await backups.list_backups(client))[0]
+    wrong = "0" * 64
+    with pytest.raises(errors.UnexpectedResponse, match=f"not the {wrong} the node lists"):
+        await backups.download_backup(client, newest.filename, tmp_path / "b", sha256=wrong)
+    assert list(tmp_path.iterdir()) == []
+
+    first = await backups.download_backup(client, newest.filename, tmp_path / "b")
+    right = hashlib.sha256(first.path.read_bytes()).hexdigest()
+    checked = await backups.download_backup(
+        client, newest.filename, tmp_path / "c", sha256=right.upper()
+    )
+    assert checked.sha256 == right
 
 
 async def test_backups_list_newest_first_and_delete(client: PexipClient) -> None:
@@ -659,22 +757,72 @@ async def test_a_restore_package_is_sent_as_a_streamed_multipart_form(tmp_path: 
 
 
 async def test_a_backup_download_gives_way_to_a_lookup_in_flight(
-    client: PexipClient, simulator: Any, tmp_path: Path
+    simulator: Any, tmp_path: Path
 ) -> None:
     """On a machine short of CPU the moderator's request is served first: the download waits
     between pieces while a lookup or command is in flight, and then carries on."""
-    newest = (await backups.list_backups(client))[0]
-    simulator.control.add_fault(method="GET", path="/api/admin/status/", latency=0.5, times=1)
-    finished: list[str] = []
+    async with PexipClient(settings_for(simulator), give_way=GiveWay(at_most=5.0)) as client:
+        newest = (await backups.list_backups(client))[0]
+        simulator.control.add_fault(method="GET", path="/api/admin/status/", latency=0.5, times=1)
+        finished: list[str] = []
 
-    async def lookup() -> None:
-        await status.participants(client)
-        finished.append("lookup")
+        async def lookup() -> None:
+            await status.participants(client)
+            finished.append("lookup")
 
-    async def download() -> None:
-        await asyncio.sleep(0.1)  # the lookup is in flight by now
-        await backups.download_backup(client, newest.filename, tmp_path / "b.tar.gpg")
-        finished.append("download")
+        async def download() -> None:
+            await asyncio.sleep(0.1)  # the lookup is in flight by now
+            await backups.download_backup(client, newest.filename, tmp_path / "b.tar.gpg")
+            finished.append("download")
 
-    await asyncio.wait_for(asyncio.gather(lookup(), download()), timeout=10)
+        await asyncio.wait_for(asyncio.gather(lookup(), download()), timeout=10)
     assert finished == ["lookup", "download"]
+
+
+async def _downloading_while_a_command_runs(
+    simulator: Any, tmp_path: Path, give_way: GiveWay, command_takes: float
+) -> list[str]:
+    """`backup now` and a moderator's command in one queue, as in `pexbot serve`: the command
+    is busy `command_takes` s without a node request (its parse, audit row and Slack post); the
+    download (1 MiB, a command of its own) starts meanwhile. Returns the order they finished."""
+    queue = CommandQueue()
+    finished: list[str] = []
+    backup = simulator.control.add_backup(1024 * 1024)
+    async with PexipClient(settings_for(simulator), moderation=queue, give_way=give_way) as client:
+
+        async def moderate() -> None:
+            await asyncio.sleep(command_takes)
+            finished.append("command")
+
+        async def backup_now() -> None:
+            got = await backups.download_backup(client, backup["filename"], tmp_path / "b")
+            assert got.size == backup["size"]
+            finished.append("download")
+
+        queue.submit(moderate)
+        queue.submit(backup_now)
+        await asyncio.wait_for(queue.drain(grace=30), timeout=30)
+    return finished
+
+
+async def test_a_backup_download_gives_way_for_the_whole_of_a_command(
+    simulator: Any, tmp_path: Path
+) -> None:
+    """Not only while the command is at the node; and the download's own command does not
+    hold it up (it would wait for itself 5 s a piece)."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    finished = await _downloading_while_a_command_runs(
+        simulator, tmp_path, GiveWay(at_most=5.0), command_takes=1.0
+    )
+    assert finished == ["command", "download"]
+    assert loop.time() - started < 4
+
+
+async def test_a_backup_download_still_progresses_while_moderation_never_stops(
+    simulator: Any, tmp_path: Path
+) -> None:
+    finished = await _downloading_while_a_command_runs(
+        simulator, tmp_path, GiveWay(at_most=0.02, read_on=0.01), command_takes=5.0
+    )
+    assert finished == ["download", "command"]

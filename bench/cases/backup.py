@@ -5,12 +5,14 @@ copy computing the SHA-256 as it goes, a plain httpx stream into a file, and the
 hashed as it goes (what the checksum alone costs). Verifying is part of the work, so the target's
 raw copy is the faster of the two that also compute the SHA-256. Peak RSS growth is the child's
 VmHWM during the download minus its VmRSS just before (VmHWM reset through
-/proc/self/clear_refs)."""
+/proc/self/clear_refs). CPU time is the child's, start-up included (the same imports for every
+copy): on a shared 2-core machine it moves far less from run to run than the speed does."""
 
 from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -39,12 +41,15 @@ def _download(stack: Stack, mode: str, filename: str, folder: Path) -> dict[str,
     env = {**os.environ, "PYTHONPATH": python_path(stack.bot_source)}
     command = [sys.executable, "-m", "bench.backup_worker", mode, stack.urls.simulator, filename]
     try:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         done = subprocess.run(
             [*command, str(destination)], capture_output=True, text=True, env=env, timeout=600
         )
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if done.returncode != 0:
             raise RuntimeError(f"backup worker ({mode}) failed:\n{done.stderr[-2000:]}")
         report: dict[str, Any] = json.loads(done.stdout)
+        report["cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         report["on_disk"] = destination.stat().st_size
     finally:
         destination.unlink(missing_ok=True)
@@ -69,12 +74,16 @@ def run(stack: Stack, plan: Plan) -> CaseResult:
         mode: max(r["hwm_kib"] - r["rss_before_kib"] for r in reports) / 1024
         for mode, reports in runs.items()
     }
+    cpu: dict[str, float] = {}
     for mode, label in LABELS.items():
+        reports = runs[mode]
         result.add(f"{mode}_s", f"{label}: wall time (median)", round(seconds[mode], 3), "s")
         result.add(f"{mode}_mib_s", f"{label}: speed", round(size_mib / seconds[mode], 1), "MiB/s")
         result.add(
             f"{mode}_rss_growth_mib", f"{label}: peak RSS growth", round(growth[mode], 1), "MiB"
         )
+        cpu[mode] = median([r["cpu_s"] for r in reports])
+        result.add(f"{mode}_cpu_s", f"{label}: CPU time (median)", round(cpu[mode], 2), "s")
     speed = seconds["httpx"] / seconds["pexbot"]
     result.add("speed_vs_httpx", "download_backup speed / httpx copy", round(speed, 2), "×")
     floor = seconds["socket"] / seconds["pexbot"]
@@ -90,6 +99,12 @@ def run(stack: Stack, plan: Plan) -> CaseResult:
         f"< {MAX_GROWTH_MIB:g} MiB",
         f"{growth['pexbot']:.1f} MiB",
         growth["pexbot"] < MAX_GROWTH_MIB,
+    )
+    result.add(
+        "cpu_vs_socket_hashed",
+        "download_backup CPU / socket copy + SHA-256 CPU",
+        round(cpu["pexbot"] / cpu["socket_hashed"], 2),
+        "×",
     )
     raw = min(seconds["socket_hashed"], seconds["hashed"])
     result.add(

@@ -8,6 +8,7 @@ call is slowed by the simulator serving the download too, so it is taken in the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +35,15 @@ def _downloading(folder: Path) -> bool:
     return any(folder.glob("*.part"))
 
 
+def _downloaded(folder: Path) -> int:
+    """Bytes of the download in progress written so far (0 if none is)."""
+    total = 0
+    for part in folder.glob("*.part"):
+        with contextlib.suppress(FileNotFoundError):  # it ended meanwhile
+            total += part.stat().st_size
+    return total
+
+
 Turn = tuple[float, float]  # (direct call, through the bot), seconds
 
 
@@ -52,9 +62,16 @@ async def _wait(condition: Callable[[], bool], seconds: float, what: str) -> Non
         await asyncio.sleep(0.005)
 
 
-async def _measure(stack: Stack, plan: Plan, folder: Path) -> tuple[list[Turn], list[Turn], int]:
+Progress = tuple[int, float]  # (bytes written, seconds since the download started)
+
+
+async def _measure(
+    stack: Stack, plan: Plan, folder: Path
+) -> tuple[list[Turn], list[Turn], int, list[Progress]]:
     idle: list[Turn] = []
     busy: list[Turn] = []
+    progress: list[Progress] = []  # per download, at the end of its last busy turn
+    last: Progress | None
     rounds = 0
     http = httpx.AsyncClient(base_url=stack.urls.simulator, auth=CREDENTIALS)
     async with http, stack.slash() as slash:
@@ -68,14 +85,18 @@ async def _measure(stack: Stack, plan: Plan, folder: Path) -> tuple[list[Turn], 
                 rounds += 1
                 await slash.send("backup now")
                 await _wait(lambda: _downloading(folder), 120, "the download to start")
+                started, last = time.monotonic(), None
                 while _downloading(folder) and len(busy) < plan.busy_samples:
                     turn = await _turn(stack, plan, http, slash, i)
                     i += 1
                     if _downloading(folder):
                         busy.append(turn)
+                        last = (_downloaded(folder), time.monotonic() - started)
+                if last is not None:
+                    progress.append(last)
                 await _wait(lambda: not _downloading(folder), 600, "the download to end")
                 await asyncio.to_thread(_empty, folder)
-    return idle, busy, rounds
+    return idle, busy, rounds, progress
 
 
 def run(stack: Stack, plan: Plan) -> CaseResult:
@@ -91,7 +112,7 @@ def run(stack: Stack, plan: Plan) -> CaseResult:
     )
     stack.restart_bot(1, environment)
     try:
-        idle, busy, rounds = asyncio.run(_measure(stack, plan, folder))
+        idle, busy, rounds, progress = asyncio.run(_measure(stack, plan, folder))
     finally:
         stack.stop_bot()
         stack.fixtures.forget()
@@ -117,6 +138,13 @@ def run(stack: Stack, plan: Plan) -> CaseResult:
         f"≤ {MAX_RATIO:g}× idle",
         f"{ratio:.2f}×",
         ratio <= MAX_RATIO,
+    )
+    speeds = [written / MIB / seconds for written, seconds in progress if seconds > 0]
+    result.add(
+        "busy_download_mib_s",
+        "busy: download speed while the commands ran (median of downloads)",
+        round(percentile(speeds, 50)),
+        "MiB/s",
     )
     result.notes.append(
         f"{len(idle)} idle and {len(busy)} busy turns; {rounds} backup(s) of "

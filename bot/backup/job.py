@@ -237,7 +237,7 @@ async def _download(client: PexipClient, backup: SystemBackup, folder: Path) -> 
     """Stream the file into `folder`, check its size against the listing, write its SHA-256."""
     target = await asyncio.to_thread(_prepare_target, folder, backup.filename)
     try:
-        got = await download_backup(client, backup.filename, target)
+        got = await download_backup(client, backup.filename, target, sha256=backup.sha256sum)
     except errors.NoAnswer as exc:  # a read, not a change: "may or may not have" does not apply
         log.warning("%s", exc.message)
         raise StepFailed("download", DOWNLOAD_BROKE_OFF) from exc

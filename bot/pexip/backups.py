@@ -72,15 +72,18 @@ class _Sink:
             await asyncio.to_thread(self._out.close)
 
 
-async def download_backup(client: PexipClient, filename: str, destination: Path) -> DownloadedFile:
-    """Stream a backup to `destination` at constant memory, hashing as it goes.
+async def download_backup(
+    client: PexipClient, filename: str, destination: Path, *, sha256: str = ""
+) -> DownloadedFile:
+    """Stream a backup to `destination` at constant memory, hashing as it goes; `sha256`, the
+    node's `sha256sum` of the file when it lists one, is checked.
 
     The download takes no moderation slot (`PexipClient.stream`) and gives way to lookups and
     commands (`PexipClient.moderation_first`); the file is written and hashed off the event loop
-    (`_Sink`). The body is taken in the pieces it arrives in: asking
-    httpx for fixed-size chunks makes it join pieces into each chunk, a copy of the whole file
-    that cost a third of the download time (bench/: backup case). A body shorter than the
-    node's Content-Length is an error and leaves no file behind.
+    (`_Sink`). The body is taken in the pieces it arrives in: asking httpx for fixed-size chunks
+    makes it join pieces into each chunk, a copy of the whole file that cost a third of the
+    download time (bench/: backup case). A body shorter than the node's Content-Length, or whose
+    SHA-256 is not the one the node lists, is an error and leaves no file behind.
     """
     operation = f"download backup {filename}"
     partial = destination.with_name(destination.name + ".part")
@@ -106,10 +109,17 @@ async def download_backup(client: PexipClient, filename: str, destination: Path)
             raise errors.NoAnswer(
                 f"{operation}: received {sink.size} of {expected} bytes", operation=operation
             )
+        got = sink.digest.hexdigest()
+        if sha256.strip() and sha256.strip().lower() != got:
+            raise errors.UnexpectedResponse(
+                f"{operation}: the file's SHA-256 is {got}, not the {sha256.strip()} the node "
+                "lists for it; the file was not kept",
+                operation=operation,
+            )
         partial.replace(destination)
     finally:
         partial.unlink(missing_ok=True)
-    return DownloadedFile(path=destination, size=sink.size, sha256=sink.digest.hexdigest())
+    return DownloadedFile(path=destination, size=sink.size, sha256=got)
 
 
 async def delete_backup(client: PexipClient, filename: str) -> None:

@@ -5,7 +5,8 @@ place that turns transport failures and status codes into `bot.pexip.errors`. Fo
 vendor's guidance (serialise requests, reuse the HTTPS connection), the pool holds at most
 `max_concurrency` connections and at most that many requests are in flight; the rest wait.
 A backup download takes none of those slots (INTERFACE 2): it streams over a connection of its
-own, one download at a time, so a long download never holds up a moderator's command.
+own, one download at a time, so a long download never holds up a moderator's command; and it
+gives way to moderation (`moderation_first`, `bot.pexip.give_way`).
 
 Retries: reads retry with backoff while the node is unavailable. Commands change state, so a
 command is retried only when it surely never left (connection refused): a second `dial` after a
@@ -19,7 +20,7 @@ import logging
 import random
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import urlsplit
@@ -31,6 +32,7 @@ from bot.config import PexipSettings
 from bot.health import metrics
 from bot.pexip import answers, errors, upload
 from bot.pexip.commands import BackupRestore, Command
+from bot.pexip.give_way import GiveWay, Moderation, ModerationFirst, Requests, Work
 from bot.pexip.models import CommandResult
 
 log = logging.getLogger(__name__)
@@ -138,6 +140,8 @@ class PexipClient:
         page_size: int = 100,
         slots: Slots | None = None,
         before_change: BeforeChange | None = None,
+        moderation: Moderation | None = None,
+        give_way: GiveWay | None = None,
     ) -> None:
         cap = settings.max_concurrency
         self.base_url = settings.manager_url
@@ -149,9 +153,10 @@ class PexipClient:
         self._http = _http_client(settings, connections=cap)
         self._downloads = _http_client(settings, connections=1)  # outside the slots
         self._download_turn = asyncio.Lock()  # one download at a time waits, not times out
-        self._in_flight = 0  # lookups and commands sent or waiting for a slot
-        self._quiet = asyncio.Event()
-        self._quiet.set()
+        self._requests = Requests()
+        self._moderation = moderation
+        work: list[Work] = [self._requests] + ([moderation] if moderation is not None else [])
+        self._moderation_first = ModerationFirst(work, give_way or GiveWay())
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -256,22 +261,25 @@ class PexipClient:
     @asynccontextmanager
     async def stream(self, path: str, *, operation: str) -> AsyncIterator[httpx.Response]:
         """A streamed GET (backup downloads): the body is read by the caller, in chunks, over
-        the download connection, without taking a concurrency slot."""
-        async with self._download_turn:
-            request = self._downloads.build_request("GET", path)
-            try:
-                response = await self._downloads.send(request, stream=True)
-            except httpx.HTTPError as exc:
-                raise await self._transport_error(exc, operation) from exc
-            try:
-                if response.is_error or response.is_redirect:
-                    await response.aread()
-                    answers.raise_for_answer(response, operation)
-                yield response
-            except httpx.HTTPError as exc:  # the body failed while the caller read it
-                raise answers.transport_error(exc, operation) from exc
-            finally:
-                await response.aclose()
+        the download connection, without taking a concurrency slot. The command that downloads
+        (or waits for its turn) is set aside from the moderation it gives way to."""
+        set_aside = self._moderation.set_aside() if self._moderation else nullcontext()
+        with set_aside:
+            async with self._download_turn:
+                request = self._downloads.build_request("GET", path)
+                try:
+                    response = await self._downloads.send(request, stream=True)
+                except httpx.HTTPError as exc:
+                    raise await self._transport_error(exc, operation) from exc
+                try:
+                    if response.is_error or response.is_redirect:
+                        await response.aread()
+                        answers.raise_for_answer(response, operation)
+                    yield response
+                except httpx.HTTPError as exc:  # the body failed while the caller read it
+                    raise answers.transport_error(exc, operation) from exc
+                finally:
+                    await response.aclose()
 
     # --- changes -------------------------------------------------------------------------
 
@@ -327,9 +335,7 @@ class PexipClient:
         self, method: str, path: str, *, operation: str, **kwargs: Any
     ) -> httpx.Response:
         kind = "lookup" if method == "GET" else "command"
-        self._in_flight += 1
-        self._quiet.clear()
-        try:
+        with self._requests.counted():
             async with self._slots.hold():
                 if method != "GET" and self._before_change is not None:
                     await self._before_change()
@@ -338,19 +344,13 @@ class PexipClient:
                         response = await self._http.request(method, path, **kwargs)
                 except httpx.HTTPError as exc:
                     raise await self._transport_error(exc, operation) from exc
-        finally:
-            self._in_flight -= 1
-            if not self._in_flight:
-                self._quiet.set()
         answers.raise_for_answer(response, operation)
         return response
 
     async def moderation_first(self) -> None:
-        """A backup download calls this between pieces: it waits while a lookup or command is
-        in flight (or waiting for a slot), so on a machine short of CPU the moderator's request
-        is served first and the download carries on when it is done."""
-        if self._in_flight:
-            await self._quiet.wait()
+        """A backup download awaits this between pieces: it waits (a while at most) while a
+        lookup or command of this client, or a command of `moderation`, is under way."""
+        await self._moderation_first()
 
     async def _transport_error(self, exc: httpx.HTTPError, operation: str) -> errors.PexipError:
         names: list[str] = []

@@ -149,6 +149,7 @@ class SystemBackup(_Model):
     build: str = ""
     version: str = ""
     size: int = Field(default=0, ge=0)
+    sha256sum: str = ""  # newer versions; empty when the node does not say
 
     @property
     def release_and_build(self) -> tuple[str, str] | None:
