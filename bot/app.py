@@ -233,7 +233,7 @@ def build_runtime(settings: Settings, install: Install | None = None) -> Runtime
         bolt,
         web,
         store,
-        Once(settings.database_url),
+        Once(settings.database_url, quiet=services.commands.door.quiet),
         slots=slots,
         events=events,
     )

@@ -108,18 +108,24 @@ class Door:
         usually read and answered in one turn of the event loop, so "none open" alone would be
         true between any two requests of a burst."""
         async with self._turn:
-            while (left := until - time.monotonic()) > 0:
-                if self.open:
-                    with suppress(TimeoutError):
-                        async with asyncio.timeout(left):
-                            await self._closed.wait()
-                    continue
-                if self.arrivals == mark:  # its request came alone, and none since
-                    return
-                calm = CALM - (time.monotonic() - self._answered_at)
-                if calm <= 0:
-                    return
-                await asyncio.sleep(min(calm, left))
+            await self.quiet(until, mark)
+
+    async def quiet(self, until: float, mark: int | None = None) -> None:
+        """Return once the door is quiet (as `give_way`), or at `until` at the latest, without
+        waiting for a turn: for background work that is not a command (the seen-once writes,
+        `bot.store.once`)."""
+        while (left := until - time.monotonic()) > 0:
+            if self.open:
+                with suppress(TimeoutError):
+                    async with asyncio.timeout(left):
+                        await self._closed.wait()
+                continue
+            if self.arrivals == mark:  # its request came alone, and none since
+                return
+            calm = CALM - (time.monotonic() - self._answered_at)
+            if calm <= 0:
+                return
+            await asyncio.sleep(min(calm, left))
 
 
 class CommandQueue:

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
+from bot.command_queue import Door
+from bot.store import once as once_module
 from bot.store.database import database_url
 from bot.store.once import Once
 from tests.fixtures.databases import KINDS, POSTGRES_URL, fresh_database
@@ -177,6 +179,38 @@ async def test_expired_rows_are_cleaned_up(db_url: str, monkeypatch) -> None:
         await once.first("new", 60)
         await once.settled()
         assert _keys(db_url) == {"new"}
+    finally:
+        once.close()
+
+
+async def test_sqlite_claims_wait_for_a_quiet_door_at_most_write_within(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While requests are being answered (a burst) the claims are not written: the writes
+    would take the GIL from the acknowledgements. They are written once the door is quiet,
+    and at the latest `WRITE_WITHIN` after the first even if it never is."""
+    monkeypatch.setattr(once_module, "WRITE_WITHIN", 0.6)
+    url = f"sqlite:///{tmp_path / 'pexbot.db'}"
+    door = Door()
+    once = Once(url, quiet=door.quiet)
+    try:
+        assert await once.first("warm", 60)
+        await once.settled()
+        door.enter()  # a request is being answered
+        assert await once.first("signature:v0=in-a-burst", 60)
+        await asyncio.sleep(0.3)  # well past WRITE_AFTER
+        assert _keys(url) == {"warm"}, "written while the door was busy"
+        door.leave()
+        await asyncio.wait_for(once.settled(), 1)
+        assert "signature:v0=in-a-burst" in _keys(url)
+
+        door.enter()  # a door that never goes quiet
+        assert await once.first("signature:v0=never-quiet", 60)
+        await asyncio.sleep(0.3)
+        assert "signature:v0=never-quiet" not in _keys(url)
+        await asyncio.wait_for(once.settled(), 1)
+        assert "signature:v0=never-quiet" in _keys(url)
+        door.leave()
     finally:
         once.close()
 
