@@ -54,9 +54,8 @@ from bot.config import (
     configure_logging,
     warn_about_transport,
 )
-from bot.coordination.leader import Leader, clock_leader, describe_leader
+from bot.coordination.leader import Leader, clock_leader
 from bot.coordination.node_slots import node_slots
-from bot.coordination.sessions import is_postgres
 from bot.health.exposition import serve_metrics
 from bot.health.poll import JOB_ID as HEALTH_JOB_ID
 from bot.health.poll import schedule_health
@@ -221,7 +220,6 @@ async def serve_clock(settings: Settings, *, stop: asyncio.Event | None = None) 
     leader = clock_leader(settings.database_url)
     try:
         while not stop.is_set():
-            await _log_waiting(settings)
             if not await _first(leader.lead(), stop):
                 break
             log.info("this clock leads now (%s): it runs the scheduled jobs", leader.name)
@@ -278,19 +276,6 @@ async def _first(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
             pending.cancel()
         await asyncio.gather(task, stopping, return_exceptions=True)
     return task.done() and not task.cancelled() and task.exception() is None
-
-
-async def _log_waiting(settings: Settings) -> None:
-    """With several clocks: which one leads while this one waits (for the logs)."""
-    if not is_postgres(settings.database_url):
-        return
-    try:
-        info = await describe_leader(settings.database_url)
-    except Exception as exc:  # only a log line: the wait for the lead reports failures
-        log.debug("could not read which clock leads: %s", exc)
-        return
-    if info.name is not None:
-        log.info("another clock leads (%s): this one waits to take over", info.name)
 
 
 def _job_store(settings: Settings) -> SQLAlchemyJobStore:

@@ -1,7 +1,7 @@
 """One acting clock: the process holding the session advisory lock (CLOCK_LEADER, 0) leads.
 
     leader = clock_leader(settings.database_url)
-    await leader.lead()        # returns once this process leads (others wait here)
+    await leader.lead()        # returns once this process leads (others wait here, and say so)
     await leader.lost()        # returns if the lead is lost (the database session failed)
 
 Followers wait for the lock in PostgreSQL's queue, so one takes over the moment the leader's
@@ -32,6 +32,7 @@ CHECK_EVERY = 5.0
 CHECK_TIMEOUT = 4.0
 RECONNECT_AFTER = 5.0
 
+_TRY_LEAD = "SELECT pg_try_advisory_lock(%s::int4, 0)"
 _LEAD = "SELECT pg_advisory_lock(%s::int4, 0)"
 _WHO = """
 SELECT a.application_name, a.backend_start,
@@ -81,6 +82,9 @@ class SharedLeader:
         while True:
             try:
                 self._session = await connect(self._url, self.name)
+                if await self._take():
+                    return
+                await self._say_who_leads()
                 await self._session.execute(_LEAD, (Namespace.CLOCK_LEADER,))
                 return
             except psycopg.Error as exc:
@@ -91,6 +95,25 @@ class SharedLeader:
                 )
                 await self._drop()
                 await asyncio.sleep(RECONNECT_AFTER)
+
+    async def _take(self) -> bool:
+        """The lead at once if nobody holds it."""
+        assert self._session is not None
+        cursor = await self._session.execute(_TRY_LEAD, (Namespace.CLOCK_LEADER,))
+        row = await cursor.fetchone()
+        return bool(row and row[0])
+
+    async def _say_who_leads(self) -> None:
+        """This clock is about to wait: the log says so, whatever the timing (INTERFACE 10)."""
+        assert self._session is not None
+        try:
+            cursor = await self._session.execute(_WHO, {"ns": Namespace.CLOCK_LEADER})
+            row = await cursor.fetchone()
+        except psycopg.Error as exc:
+            log.debug("could not read which clock leads: %s", exc)
+            row = None
+        holder = str(row[0] or "an unnamed session") if row else "another clock"
+        log.info("another clock leads (%s): this one waits to take over", holder)
 
     async def lost(self) -> None:
         session = self._session

@@ -502,6 +502,32 @@ async def test_of_two_clocks_on_postgres_one_acts_and_the_other_takes_over_when_
     assert len(slack_api.state.messages()) == 1
 
 
+@pytest.mark.parametrize(
+    "db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+async def test_of_two_clocks_started_at_the_same_moment_the_one_that_waits_says_so(
+    env: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Neither leads when both start: the one that waits still says so, and names the leader
+    (INTERFACE 10: the leader is visible in the logs)."""
+    from bot.coordination.leader import describe_leader
+
+    caplog.set_level(logging.INFO)
+    stops = [asyncio.Event(), asyncio.Event()]
+    clocks = [asyncio.create_task(serve_clock(Settings.load(), stop=stop)) for stop in stops]
+    try:
+        await wait_until(lambda: "this clock leads now" in caplog.text)
+        info = await describe_leader(env["DATABASE_URL"])
+        await wait_until(lambda: "this one waits to take over" in caplog.text)
+        assert f"another clock leads ({info.name}): this one waits" in caplog.text
+        assert (await describe_leader(env["DATABASE_URL"])).waiting == 1
+        assert caplog.text.count("this clock leads now") == 1
+    finally:
+        for stop in stops:
+            stop.set()
+        assert await asyncio.gather(*clocks) == [0, 0]
+
+
 # --- approval expiry -----------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ this process). Each process is configured only through its environment, as an op
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -20,6 +21,7 @@ import httpx
 import pytest
 import sqlalchemy
 
+from bot.coordination.leader import describe_leader
 from bot.store.database import database_url
 from tests.fixtures.bot import SIGNING_SECRET, TEAM, SlackClient, bot_environment
 
@@ -151,3 +153,24 @@ def deployment(simulator: Any, slack_api: Any, tmp_path: Path) -> Iterator[Deplo
         yield deployment
     finally:
         deployment.stop()
+
+
+def leading(clocks: list[Process]) -> Process | None:
+    """The clock that holds the lead, if one of these does (read from pg_locks, as `pexbot
+    check` does)."""
+    name = asyncio.run(describe_leader(POSTGRES_URL or "")).name or ""
+    return next((clock for clock in clocks if name.endswith(f"pid {clock.pid}")), None)
+
+
+def wait_for_leader(clocks: list[Process], timeout: float = 30.0) -> Process:
+    """Until one of `clocks` leads and all the others wait in the lock's queue (pg_locks: not
+    the logs, which are asserted by the tests that mean to); the leader."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = asyncio.run(describe_leader(POSTGRES_URL or ""))
+        found = leading(clocks)
+        if found is not None and info.waiting == len(clocks) - 1:
+            return found
+        time.sleep(0.1)
+    logs = "\n".join(f"{clock.name}:\n{clock.log_text()}" for clock in clocks)
+    raise AssertionError(f"no clock led with the others waiting within {timeout} s:\n{logs}")

@@ -6,7 +6,6 @@ approvers' clicks on two serves, and the expiry of a request by the clock that l
 
 from __future__ import annotations
 
-import asyncio
 import re
 import threading
 import time
@@ -17,10 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.coordination.leader import describe_leader
 from tests.e2e.conftest import Seen, wait_until
 from tests.fixtures.bot import ADMIN, MODERATOR, POLICY
-from tests.several.conftest import POSTGRES_URL, Deployment, Process
+from tests.several.conftest import Deployment, Process, leading, wait_for_leader
 
 pytestmark = pytest.mark.postgres
 
@@ -92,17 +90,6 @@ def posts(seen: Seen, fragment: str) -> list[Any]:
 def versions(seen: Seen, ts: str) -> list[str]:
     """What the message `ts` said, post then each edit, in the order Slack received them."""
     return [said(m) for m in seen.in_channel() if m.ts == ts]
-
-
-def one_leads_one_waits(clocks: list[Process]) -> Process | None:
-    info = asyncio.run(describe_leader(POSTGRES_URL or ""))
-    leading = [c for c in clocks if (info.name or "").endswith(f"pid {c.pid}")]
-    return leading[0] if leading and info.waiting == len(clocks) - 1 else None
-
-
-def leads(clock: Process) -> bool:
-    name = asyncio.run(describe_leader(POSTGRES_URL or "")).name or ""
-    return name.endswith(f"pid {clock.pid}")
 
 
 def handled(serve: Process) -> bool:
@@ -272,7 +259,7 @@ def test_the_leading_clock_expires_a_request_once_and_the_other_takes_over_when_
     serve = deployment.serve()
     simulator.control.reset_stats()
     seen = Seen(slack_api)
-    leader = wait_until(lambda: one_leads_one_waits(clocks), 30, "one clock to lead")
+    leader = wait_for_leader(clocks)
 
     first = ask_to_end(deployment, serve, slack_api, seen)
     expired = seen.update("Expired at", timeout=10)
@@ -283,7 +270,7 @@ def test_the_leading_clock_expires_a_request_once_and_the_other_takes_over_when_
 
     leader.kill()
     [survivor] = [clock for clock in clocks if clock is not leader]
-    wait_until(lambda: leads(survivor), 30, "the other clock to lead")
+    wait_until(lambda: leading([survivor]), 30, "the other clock to lead")
     second = ask_to_end(deployment, serve, slack_api, seen)
     wait_until(
         lambda: [m for m in seen.in_channel() if m.kind == "update" and m.ts == second.ts],

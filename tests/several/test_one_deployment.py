@@ -17,9 +17,14 @@ import httpx
 import pytest
 
 from bot.backup.history import BackupHistory
-from bot.coordination.leader import describe_leader
 from tests.fixtures.bot import ADMIN, TEAM
-from tests.several.conftest import BACKUP_CHANNEL, POSTGRES_URL, Deployment, Process
+from tests.several.conftest import (
+    BACKUP_CHANNEL,
+    POSTGRES_URL,
+    Deployment,
+    Process,
+    wait_for_leader,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -127,9 +132,10 @@ def test_a_killed_serve_and_a_killed_clock_lose_nothing_and_repeat_nothing(
     clocks = [deployment.clock(BACKUP_SCHEDULE="* * * * *") for _ in range(2)]
     serves = [deployment.serve() for _ in range(3)]
     leader = wait_for_leader(clocks)
+    [survivor] = [clock for clock in clocks if clock is not leader]
+    assert f"pid {leader.pid}): this one waits to take over" in survivor.log_text()
     leader.kill()
     clock_killed_at = datetime.now(UTC)
-    [survivor] = [clock for clock in clocks if clock is not leader]
 
     simulator.control.add_fault(latency=0.01)
     simulator.control.reset_stats()
@@ -180,23 +186,18 @@ def runs_since(moment: datetime) -> list[Any]:
     return [run for run in asyncio.run(backup_runs()) if run.started_at > moment]
 
 
-def wait_for_leader(clocks: list[Process]) -> Process:
-    def leading() -> Process | None:
-        info = asyncio.run(describe_leader(POSTGRES_URL or ""))
-        for clock in clocks:
-            if info.name and info.name.endswith(f"pid {clock.pid}"):
-                return clock
-        return None
-
-    wait_for(lambda: leading() is not None, 30, "a clock to lead")
-    found = leading()
-    assert found is not None
-    wait_for(
-        lambda: "another clock leads" in "".join(c.log_text() for c in clocks if c is not found),
-        30,
-        "the other clock to wait",
-    )
-    return found
+def test_clocks_started_at_the_same_moment_say_which_leads_and_which_waits(
+    deployment: Deployment,
+) -> None:
+    """Whatever the timing (the second may reach the lock while the first is taking it), the
+    clock that waits says so in its log, naming the leader, as `pexbot check` does."""
+    clocks = [deployment.clock(), deployment.clock()]
+    leader = wait_for_leader(clocks)
+    [waiting] = [clock for clock in clocks if clock is not leader]
+    assert "this clock leads now" in leader.log_text()
+    said = f"pid {leader.pid}): this one waits to take over"
+    wait_for(lambda: said in waiting.log_text(), 5, "the waiting clock's log")
+    assert "this clock leads now" not in waiting.log_text()
 
 
 def kill_when_answered(victim: Process, slack_api: Any, answered: int) -> None:
