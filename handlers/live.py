@@ -16,7 +16,9 @@ processes never post one card twice and an older render never replaces a newer o
 
 Events alone: a participant event carries the whole field set (merged, never a missing key read
 as false). The status API is read once for a conference whose start the bot did not see (it ran
-before the sink, or while the bot was away), so that its roster is whole from the first post.
+before the sink, or while the bot was away), so that its roster is whole from the first post;
+it is read outside the turn (a slow node holds up no other conference's events, in any process)
+and applied in the next turn to what the records hold by then.
 Order and repeats do not matter: an event older than what is known of a participant (node time,
 then seq) changes nothing, and a participant who left stays gone. A card's buttons are the
 declared Admit / Disconnect buttons, so a click takes the one path of every button
@@ -40,6 +42,7 @@ from bot.events.coalesce import Coalescer, TooSoon
 from bot.events.envelope import Event
 from bot.events.records import LiveRecords, Record
 from bot.pexip import errors, status
+from bot.pexip.errors import PexipError
 from bot.pexip.models import IN_THE_ROOM, Conference, Participant
 from bot.services import Services
 from bot.slack.client import edit_client
@@ -49,6 +52,9 @@ from handlers import blocks
 from handlers.commands import ParticipantRef
 from handlers.participants import Admit, Disconnect, row_buttons
 from handlers.registry import REGISTRY
+
+NodeView = tuple[Conference | None, list[Participant]] | PexipError
+"""What the status API said of a conference and who is in it (or why it could not)."""
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +87,40 @@ class LiveMeetings:
             self.dropped[event.name] += 1
             return
         async with self.records.turn():
-            if event.name.startswith("participant_"):
-                await self._participant(event, name, watches)
-            elif event.name.startswith("conference_"):
-                await self._conference(event, name, watches)
+            if not self._unseen_start(event, name):
+                await self._handle(event, name, watches)
+                return
+        # the node is read outside the turn: a slow node must not hold up every process's
+        # events; what was read is applied in the next turn, to the records as they are then
+        node = await _read_node(self.services, name)
+        async with self.records.turn():
+            await self._handle(event, name, watches, node)
+
+    async def _handle(
+        self, event: Event, name: str, watches: list[Watch], node: NodeView | None = None
+    ) -> None:
+        if event.name.startswith("participant_"):
+            await self._participant(event, name, watches, node)
+        elif event.name.startswith("conference_"):
+            await self._conference(event, name, watches, node)
+
+    def _unseen_start(self, event: Event, conference: str) -> bool:
+        """Handling `event` would start the record of a conference whose start the bot did not
+        see (`_catch_up`): the node is to be read first. Mirrors `_participant`, `_meeting`
+        and `_conference`."""
+        meeting = self.records.get(f"c:{conference}")
+        if event.name.startswith("participant_"):
+            if event.participant is None:
+                return False
+            known = self.records.get(f"p:{event.participant}") or {}
+            if known.get("gone") or _order(event) < tuple(known.get("order", (0.0, 0))):
+                return False
+            return meeting is None or bool(meeting.get("ended") and event.time > meeting["end"])
+        if not event.name.startswith("conference_") or event.name == "conference_started":
+            return False
+        if meeting is not None and meeting.get("ended"):
+            return False  # about the instance that ended (a new one starts with its event)
+        return meeting is None
 
     async def _mark(self, key: str) -> None:
         """What message `key` shows changed: a new version of it, sent by the coalescer."""
@@ -115,7 +151,9 @@ class LiveMeetings:
 
     # --- participants ------------------------------------------------------------------------
 
-    async def _participant(self, event: Event, conference: str, watches: list[Watch]) -> None:
+    async def _participant(
+        self, event: Event, conference: str, watches: list[Watch], node: NodeView | None
+    ) -> None:
         uuid_ = event.participant
         if uuid_ is None:
             return
@@ -123,7 +161,7 @@ class LiveMeetings:
         known = self.records.get(key) or {}
         if known.get("gone") or _order(event) < tuple(known.get("order", (0.0, 0))):
             return  # left already, or older than what is known: a late or repeated event
-        meeting = await self._meeting(conference, event)
+        meeting = await self._meeting(conference, event, node)
         if meeting.get("ended"):
             return
         data = {**known.get("data", {}), **{k: v for k, v in event.data.items() if v is not None}}
@@ -179,7 +217,7 @@ class LiveMeetings:
 
     # --- conferences -------------------------------------------------------------------------
 
-    async def _meeting(self, conference: str, event: Event) -> Record:
+    async def _meeting(self, conference: str, event: Event, node: NodeView | None) -> Record:
         """The conference's record; one is started when a participant event comes first (the
         bot started mid-meeting, or the start event is late)."""
         meeting = self.records.get(f"c:{conference}")
@@ -187,19 +225,23 @@ class LiveMeetings:
         if meeting is None or later:  # none yet, or a new instance after the one that ended
             meeting = _new_meeting(None)
             await self.records.put(f"c:{conference}", meeting)
-            meeting = await self._catch_up(conference, meeting)
+            meeting = await self._catch_up(conference, meeting, node)
         return meeting
 
-    async def _catch_up(self, conference: str, meeting: Record) -> Record:
+    async def _catch_up(self, conference: str, meeting: Record, node: NodeView | None) -> Record:
         """The start of this conference was not seen (it ran before the sink did, or the bot
         was away): read who is in it once from the status API, so the roster is whole. Any
-        later event about a participant supersedes what was read."""
-        try:
-            running = await status.conference_by_name(self.services.pexip, conference)
-            people = await status.participants(self.services.pexip, conference)
-        except errors.PexipError as exc:
-            log.info("could not read who is in %s: %s", conference, exc.message)
+        later event about a participant supersedes what was read.
+
+        The node was read before the turn (`__call__`): meanwhile other events may have been
+        handled, so only what the records do not know yet is taken from it."""
+        if node is None:  # the records changed since: rare, and later events fill the roster
+            log.info("%s started unseen; its roster fills from the events that follow", conference)
             return meeting
+        if isinstance(node, PexipError):
+            log.info("could not read who is in %s: %s", conference, node.message)
+            return meeting
+        running, people = node
         if running is not None:
             meeting |= {"locked": running.is_locked, "started": running.is_started}
             if running.start_time is not None:
@@ -212,7 +254,9 @@ class LiveMeetings:
                 await self.records.put(f"p:{person.id}", {**record, "gone": False})
         return meeting
 
-    async def _conference(self, event: Event, conference: str, watches: list[Watch]) -> None:
+    async def _conference(
+        self, event: Event, conference: str, watches: list[Watch], node: NodeView | None
+    ) -> None:
         meeting = self.records.get(f"c:{conference}")
         start = event.data.get("start_time")
         if meeting is not None and meeting.get("ended"):
@@ -222,7 +266,7 @@ class LiveMeetings:
         if meeting is None:
             meeting = _new_meeting(start)
             if event.name != "conference_started":
-                meeting = await self._catch_up(conference, meeting)
+                meeting = await self._catch_up(conference, meeting, node)
         nodes = set(meeting["nodes"])
         if event.name == "conference_ended":
             nodes.discard(event.node)
@@ -342,6 +386,15 @@ class LiveMeetings:
         return blocks.participants_listing(
             shown, people, lambda person: row_buttons(person, ROSTER_BUTTONS, None)
         )
+
+
+async def _read_node(services: Services, conference: str) -> NodeView:
+    """The running conference and who is in it, as the status API says now."""
+    try:
+        running = await status.conference_by_name(services.pexip, conference)
+        return running, await status.participants(services.pexip, conference)
+    except errors.PexipError as exc:
+        return exc
 
 
 def _new_meeting(start: Any) -> Record:

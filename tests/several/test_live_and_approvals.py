@@ -60,6 +60,26 @@ def sinks_to(simulator: Any, serves: list[Process]) -> None:
             http.patch(location["resource_uri"], json={"event_sinks": uris}).raise_for_status()
 
 
+def sinks_by_location(simulator: Any, serves: dict[str, Process]) -> None:
+    """The nodes of each named location deliver their events to that serve only."""
+    with httpx.Client(base_url=simulator.url, auth=simulator.auth) as http:
+        for location in http.get(LOCATIONS).json()["objects"]:
+            serve = serves.get(location["name"])
+            if serve is None:
+                continue
+            body = {
+                "name": f"pexbot-{location['name']}",
+                "url": serve.url + "/pexip/events",
+                "username": EVENTS["PEXIP_EVENTS_USERNAME"],
+                "password": EVENTS["PEXIP_EVENTS_PASSWORD"],
+                "version": 2,
+            }
+            http.post(SINKS, json=body).raise_for_status()
+            sink = next(s for s in http.get(SINKS).json()["objects"] if s["name"] == body["name"])
+            patch = {"event_sinks": [sink["resource_uri"]]}
+            http.patch(location["resource_uri"], json=patch).raise_for_status()
+
+
 def node(simulator: Any, command: str, **body: str) -> None:
     url = f"{simulator.url}/api/admin/command/v1/{command}/"
     httpx.post(url, json=body, auth=simulator.auth).raise_for_status()
@@ -187,6 +207,40 @@ def test_a_burst_of_joins_split_between_two_serves_ends_on_the_full_roster_never
     edits = len(versions(seen, roster[0].ts)) - 1
     assert edits <= 6, f"{edits} chat.update calls for {JOINS} joins: one a second did not hold"
     assert len(posts(seen, "VMR_2:")) == 1
+
+
+def test_a_slow_status_read_for_a_conference_joined_mid_meeting_holds_up_no_other_conference(
+    live: list[Process], simulator: Any, slack_api: Any
+) -> None:
+    """VMR_2 runs before the bot saw it start: its first event makes one serve read who is in
+    it from the node, which is slow. The other serve's events of Board_Room go on meanwhile;
+    VMR_2's roster still comes whole."""
+    seen = Seen(slack_api)
+    slow, other = live
+    sinks_by_location(simulator, {"London": slow, "Oslo": other})
+    simulator.control.add_fault(method="GET", path="/api/admin/status/", latency=3.0)
+
+    simulator.control.arrive("vmr2@meet.example.com", "Late Larry", location="London")
+    wait_until(lambda: slow_reads(simulator), 5, "the slow read at the node")
+    arrived = time.monotonic()
+    simulator.control.arrive("board@example.com", "Quick Quinn", location="Oslo")
+    wait_until(lambda: posts(seen, "Quick Quinn is waiting"), 10, "Quick Quinn's card")
+    took = time.monotonic() - arrived
+    assert took < 2.0, f"the card took {took:.1f} s: it waited for the slow read"
+
+    roster = wait_until(lambda: posts(seen, "VMR_2:"), 15, "VMR_2's roster")
+    assert len(roster) == 1
+    wait_until(
+        lambda: "VMR_2: 3 participants" in versions(seen, roster[0].ts)[-1],
+        10,
+        "the roster with the two who were there before and Larry",
+    )
+    assert all(handled(serve) for serve in live)
+
+
+def slow_reads(simulator: Any) -> int:
+    """Reads the slow node has received so far (counted as each arrives)."""
+    return sum(int(rule["applied"]) for rule in simulator.control.faults())
 
 
 # --- approvals --------------------------------------------------------------------------------
