@@ -28,6 +28,7 @@ declared Admit / Disconnect buttons, so a click takes the one path of every butt
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
@@ -37,7 +38,8 @@ from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, DividerB
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.auth.policy import ConferenceScope, Watch
-from bot.coordination.message_edits import MessageEdits
+from bot.coordination.message_edits import MessageEditError, MessageEdits
+from bot.events import retention
 from bot.events.coalesce import Coalescer, TooSoon
 from bot.events.envelope import Event
 from bot.events.records import LiveRecords, Record
@@ -77,6 +79,7 @@ class LiveMeetings:
         self.edits = Coalescer(self._send, window)
         self.versions = services.edits or MessageEdits(records.database_url)
         self.dropped: Counter[str] = Counter()  # events of conferences no watch matches
+        self._swept = -retention.SWEEP_EVERY
 
     async def __call__(self, event: Event) -> None:
         name = event.conference
@@ -87,14 +90,35 @@ class LiveMeetings:
             self.dropped[event.name] += 1
             return
         async with self.records.turn():
-            if not self._unseen_start(event, name):
+            deleted = await self._sweep()
+            catch_up = self._unseen_start(event, name)
+            if not catch_up:
                 await self._handle(event, name, watches)
-                return
+        await self._forget(deleted)
+        if not catch_up:
+            return
         # the node is read outside the turn: a slow node must not hold up every process's
         # events; what was read is applied in the next turn, to the records as they are then
         node = await _read_node(self.services, name)
         async with self.records.turn():
             await self._handle(event, name, watches, node)
+
+    async def _sweep(self) -> list[str]:
+        """Now and then, in a turn: the records of finished messages and meetings go
+        (`bot.events.retention`); the message keys deleted."""
+        if time.monotonic() - self._swept < retention.SWEEP_EVERY:
+            return []
+        self._swept = time.monotonic()
+        swept = await retention.sweep(self.records, time.time())
+        if swept.deleted:
+            log.info("deleted the live records of %d finished messages", len(swept.deleted))
+        return [key for key in swept.deleted if key.startswith("m:")]
+
+    async def _forget(self, keys: list[str]) -> None:
+        try:
+            await self.versions.forget(keys)
+        except MessageEditError as exc:
+            log.warning("%s", exc)
 
     async def _handle(
         self, event: Event, name: str, watches: list[Watch], node: NodeView | None = None

@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, String, insert, select, update
+from sqlalchemy import BigInteger, String, delete, insert, select, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from bot.coordination.sessions import Namespace, Sessions, is_postgres, process_name
@@ -86,6 +86,11 @@ class MessageEdits(TableStore):
         """The version last sent of message `key`, and when (by any process)."""
         return await asyncio.to_thread(self._run, "read", self._last_sent, key[:255])
 
+    async def forget(self, keys: list[str]) -> None:
+        """The versions of messages nobody edits any more (their records were deleted)."""
+        if keys:
+            await asyncio.to_thread(self._run, "written", self._delete, [k[:255] for k in keys])
+
     @asynccontextmanager
     async def _turn(self, key: str) -> AsyncIterator[None]:
         lock = self._locks.get(key)
@@ -126,6 +131,10 @@ class MessageEdits(TableStore):
         with Session(self._engine) as session:
             found = session.execute(query).first()
             return None if found is None else (int(found[0]), found[1])
+
+    def _delete(self, keys: list[str]) -> None:
+        with self._engine.begin() as connection:
+            connection.execute(delete(MessageVersion).where(MessageVersion.key.in_(keys)))
 
     def _store(self, key: str, version: int) -> None:
         now = datetime.now(UTC)

@@ -19,6 +19,9 @@ so stamps only grow), and a turn reads only the rows stamped above what it has s
 removes is left as a stamped tombstone for the others to see, deleted an hour later. A process
 that has not looked for half an hour reads everything again. Rows written outside a turn (where
 a message was posted, who asked to admit whom) are unstamped and read with `fresh()`.
+
+The records of finished messages and meetings are deleted after their retention
+(`bot.events.retention`, swept by `handlers.live` in a turn now and then).
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ import pytest
 from bot.check import check_event_sink
 from bot.cli import main
 from bot.config import Settings
+from bot.coordination.message_edits import MessageEdits
+from bot.events.records import LiveRecords
 from tests.e2e.conftest import Seen, audited, node_commands, participant, wait_until
 from tests.fixtures.bot import ADMIN, POLICY, Bot, serve_bot
 
@@ -263,6 +266,61 @@ def test_a_restarted_bot_edits_the_card_it_posted_before(
         node(simulator, "conference/unlock", conference_id=board_room_id(simulator))
         edited(seen, card.ts, "Olu Patient was admitted to Board_Room elsewhere")
     assert len(cards(seen, "Olu Patient")) == 1
+
+
+def test_the_records_of_messages_finished_long_ago_are_deleted_by_the_serve(
+    bot_with: Callable[..., Bot],
+    simulator: Any,
+    seen: Seen,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: Any,
+) -> None:
+    """A card and the notices of a meeting that ended hours ago, found finished two hours ago
+    by an earlier process: the serve deletes them (and where they were posted, and their
+    versions) as it handles events; the records of what may still change stay."""
+    url = f"sqlite:///{tmp_path / 'pexbot.db'}"
+    old = [f"m:lobby:gone-guest:{LIVE}", f"m:notice:oldrun:ended:{LIVE}"]
+    asyncio.run(finished_long_ago(url, old))
+
+    bot = bot_with(policy=WATCHED, **EVENTS)
+    assert bot.settings.database_url == url
+    register(bot, monkeypatch, capsys)
+    simulator.control.arrive("board@example.com", "Nia New")
+    posted(seen, "Nia New is waiting")
+
+    kept, versions = asyncio.run(stored(url, [*old, *(f"t:{key}" for key in old)]))
+    assert kept == []
+    assert versions == []
+    assert asyncio.run(stored(url, ["c:Board_Room"]))[0] == ["c:Board_Room"]
+
+
+async def finished_long_ago(url: str, keys: list[str]) -> None:
+    long_ago = time.time() - 2 * 3600
+    records, edits = LiveRecords(url), MessageEdits(url)
+    await records.load()
+    for key in keys:
+        await records.put(key, {"channel": LIVE, "status": "left", "finished": long_ago, "v": 2})
+        await records.put(f"t:{key}", {"ts": "1700000000.000100"})
+
+        async def sent() -> None:
+            return None
+
+        await edits.edit(key, 2, sent)
+    await records.written()
+    await records.close()
+    await edits.close()
+
+
+async def stored(url: str, keys: list[str]) -> tuple[list[str], list[str]]:
+    """Which of `keys` the live records hold, and which have a message version."""
+    records, edits = LiveRecords(url), MessageEdits(url)
+    await records.load()
+    held = [key for key in keys if records.get(key) is not None]
+    versions = [key for key in keys if await edits.last_version(key) is not None]
+    await records.close()
+    await edits.close()
+    return held, versions
 
 
 def test_a_429_on_an_edit_is_waited_out_and_the_newest_state_is_sent(
