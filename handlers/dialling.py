@@ -1,4 +1,6 @@
-"""`dial`: typed, or through a form; then follow the placed call until it is answered."""
+"""`dial`: typed, or through a form; then follow the placed call until it connects, editing its
+message through `bot.coordination.message_edits` (one edit at a time, never back to an earlier
+state)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from ipaddress import IPv4Address, IPv6Address
 
 from pydantic import ValidationError
 
+from bot.coordination.message_edits import MessageEditError
 from bot.pexip import commands as pexip
 from bot.pexip import configuration, errors, status
 from bot.services import Services
@@ -226,30 +229,62 @@ def _watcher(
     return watch
 
 
+RINGING, WAITING, ENDED = 1, 2, 3
+"""The versions of a dial's message (`bot.coordination.message_edits`): posted ringing, then
+perhaps waiting to be admitted, then how it ended (connected, not answered). An edit goes
+through the message's edits, one at a time and never back to an earlier state."""
+
+
 async def follow_call(
     services: Services, replies: Replies, participant_id: str, ts: str, said: Mrkdwn
 ) -> None:
-    """Update the channel message: connected, or not answered, within `follow_up_seconds`.
+    """Edit the channel message as the call goes: answered and waiting to be admitted (a
+    locked conference), then connected, or not answered, within `follow_up_seconds`.
 
     Connected means in the conference itself (`service_type` conference or lecture), not
     `has_media`: a connected leg may have no media, and a ringing one is `connecting`."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + services.follow_up_seconds
-    state = "not answered"
+    shown, outcome = RINGING, "not answered"
     while loop.time() < deadline:
         await asyncio.sleep(POLL_SECONDS)
         try:
             participant = await status.participant_by_id(services.pexip, participant_id)
         except errors.NotFound:
-            state = "not answered (the call ended)"
+            ended_while = "left before being admitted" if shown == WAITING else "not answered"
+            outcome = f"{ended_while} (the call ended)"
             break
         except errors.PexipError as exc:
             log.info("following call %s: %s", participant_id, exc.message)
             continue
         if participant.is_in_the_room:
-            state = "connected"
+            outcome = "connected"
             break
-        if participant.is_waiting:
-            state = "answered, waiting to be admitted (the conference is locked)"
-            break
-    await replies.update(ts, Message(render("{} {}.", said, state.capitalize())))
+        if participant.is_waiting and shown < WAITING:
+            shown = WAITING
+            waiting = "answered, waiting to be admitted (the conference is locked)"
+            await _show(
+                services, replies, ts, WAITING, render("{} {}.", said, waiting.capitalize())
+            )
+    else:
+        if shown == WAITING:
+            return  # still waiting when we stop following: the message says so already
+    await _show(services, replies, ts, ENDED, render("{} {}.", said, outcome.capitalize()))
+
+
+async def _show(services: Services, replies: Replies, ts: str, version: int, text: Mrkdwn) -> None:
+    """Edit the dial's message to `text` through its edits (`services.edits`), unless a state as
+    late was shown already."""
+
+    async def send() -> None:
+        await replies.update(ts, Message(text))
+
+    if services.edits is None:
+        await send()
+        return
+    key = f"dial:{replies.interaction.channel_id}:{ts}"
+    try:
+        await services.edits.edit(key, version, send)
+    except MessageEditError as exc:  # the database: the edit is not serialised, but shown
+        log.warning("%s; editing the dial message %s directly", exc, ts)
+        await send()

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
+
+from bot.coordination.message_edits import MessageEdits
+from handlers.dialling import ENDED
 from tests.e2e.conftest import Seen, audited, node_commands, participant
-from tests.fixtures.bot import MODERATOR, VIEWER, Bot
+from tests.fixtures.bot import ADMIN, MODERATOR, VIEWER, Bot
 
 
 def _selected(value: str) -> dict[str, Any]:
@@ -74,6 +79,39 @@ def test_a_call_nobody_answers_is_marked_not_answered(bot: Bot, seen: Seen, simu
 
     seen.public("is dialling noanswer@example.com into VMR_1. Ringing…")
     seen.update("noanswer@example.com into VMR_1. Not answered", timeout=6)
+
+
+def test_a_call_answered_into_a_locked_room_says_it_waits_then_that_it_connected(
+    bot: Bot, seen: Seen, simulator: Any
+) -> None:
+    simulator.control.settings(answer_delay=0.1)
+
+    bot.slack.command("dial board@example.com dana@example.com", user=ADMIN)
+
+    ringing = seen.public("is dialling dana@example.com into Board_Room. Ringing…")
+    waiting = seen.update("Answered, waiting to be admitted (the conference is locked).")
+    dana = participant(simulator, "dana@example.com")
+    httpx.post(
+        f"{simulator.url}/api/admin/command/v1/participant/unlock/",
+        json={"participant_id": dana["id"]},
+        auth=simulator.auth,
+    ).raise_for_status()
+    connected = seen.update("dana@example.com into Board_Room. Connected.")
+    assert ringing.ts == waiting.ts == connected.ts  # one message, edited as the call went
+    time.sleep(0.5)
+    shown = [m.shown.rsplit(". ", 1)[-1] for m in seen.in_channel() if m.ts == ringing.ts]
+    assert shown == [
+        "Ringing…",
+        "Answered, waiting to be admitted (the conference is locked).",
+        "Connected.",
+    ]
+    # each edit went through the message's edits: an older state can no longer be sent
+    versions = MessageEdits(bot.settings.database_url)
+    try:
+        last = asyncio.run(versions.last_version(f"dial:{ringing.channel}:{ringing.ts}"))
+    finally:
+        asyncio.run(versions.close())
+    assert last == ENDED
 
 
 def test_a_host_name_as_node_is_refused_privately_and_nothing_is_sent(
