@@ -263,26 +263,33 @@ async def follow_call(
         if participant.is_waiting and shown < WAITING:
             shown = WAITING
             waiting = "answered, waiting to be admitted (the conference is locked)"
-            await _show(
-                services, replies, ts, WAITING, render("{} {}.", said, waiting.capitalize())
-            )
+            await _show(services, replies, participant_id, ts, WAITING, said, waiting)
     else:
         if shown == WAITING:
             return  # still waiting when we stop following: the message says so already
-    await _show(services, replies, ts, ENDED, render("{} {}.", said, outcome.capitalize()))
+    await _show(services, replies, participant_id, ts, ENDED, said, outcome)
 
 
-async def _show(services: Services, replies: Replies, ts: str, version: int, text: Mrkdwn) -> None:
-    """Edit the dial's message to `text` through its edits (`services.edits`), unless a state as
-    late was shown already."""
+async def _show(
+    services: Services,
+    replies: Replies,
+    call: str,
+    ts: str,
+    version: int,
+    said: Mrkdwn,
+    state: str,
+) -> None:
+    """Edit the dial's message to say `state` through its edits (`services.edits`), unless a
+    state as late was shown already. The key names the call too: one message per call."""
+    message = Message(render("{} {}.", said, state.capitalize()))
 
     async def send() -> None:
-        await replies.update(ts, Message(text))
+        await replies.update(ts, message)
 
     if services.edits is None:
         await send()
         return
-    key = f"dial:{replies.interaction.channel_id}:{ts}"
+    key = f"dial:{replies.interaction.channel_id}:{ts}:{call}"
     try:
         await services.edits.edit(key, version, send)
     except MessageEditError as exc:  # the database: the edit is not serialised, but shown

@@ -108,7 +108,8 @@ def test_a_call_answered_into_a_locked_room_says_it_waits_then_that_it_connected
     # each edit went through the message's edits: an older state can no longer be sent
     versions = MessageEdits(bot.settings.database_url)
     try:
-        last = asyncio.run(versions.last_version(f"dial:{ringing.channel}:{ringing.ts}"))
+        key = f"dial:{ringing.channel}:{ringing.ts}:{dana['id']}"
+        last = asyncio.run(versions.last_version(key))
     finally:
         asyncio.run(versions.close())
     assert last == ENDED
