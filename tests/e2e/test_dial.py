@@ -224,6 +224,30 @@ def test_a_form_without_a_destination_is_answered_under_the_field(
     assert seen.in_channel() == []
 
 
+def test_a_form_that_no_longer_says_where_it_was_opened_places_no_call(
+    bot: Bot, seen: Seen, simulator: Any
+) -> None:
+    """The outcome could be told nowhere: the form says so under its first field."""
+    bot.slack.command("dial", user=MODERATOR)
+    form = {**seen.view("views.update"), "private_metadata": '{"participant": "x"}'}
+
+    response = bot.slack.submit(
+        form,
+        {
+            "conference": _selected("vmr2@meet.example.com"),
+            "destination": {"value": "dave@example.com"},
+        },
+        user=MODERATOR,
+    )
+
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["response_action"] == "errors"
+    assert "run the command again" in answer["errors"]["conference"]
+    audited(bot, user=MODERATOR, command="dial", outcome="invalid")
+    assert node_commands(simulator) == []
+
+
 def test_the_form_submission_is_checked_against_whoever_submits_it(
     bot: Bot, seen: Seen, simulator: Any
 ) -> None:
