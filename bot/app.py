@@ -115,6 +115,14 @@ class Runtime:
                 log.warning("at start-up: %s", failed)
         if self.slots is not None:
             await self.slots.open()
+        # the sessions on the acknowledgement's path (PostgreSQL): the seen-once claim and the
+        # command's record
+        opening = [self.once.open_sessions()]
+        if self.services.journal is not None:
+            opening.append(self.services.journal.open_sessions())
+        for failed in await asyncio.gather(*opening, return_exceptions=True):
+            if isinstance(failed, Exception):
+                log.warning("at start-up: %s", _first_line(failed))
 
     async def close(self) -> None:
         for task in self._repeating:
@@ -237,3 +245,9 @@ def build_runtime(settings: Settings, install: Install | None = None) -> Runtime
         slots=slots,
         events=events,
     )
+
+
+def _first_line(exc: Exception) -> str:
+    """A database error's first line (psycopg's later lines repeat the connection details)."""
+    words = str(exc).strip()
+    return words.splitlines()[0] if words else type(exc).__name__

@@ -215,6 +215,15 @@ class Journal(TableStore):
         with self._engine.begin() as connection:
             connection.execute(text(f"NOTIFY {CHANNEL}"))
 
+    async def open_sessions(self) -> None:
+        """Before serving (PostgreSQL): the event loop's sessions opened now, so that no
+        acknowledgement of a new process's first burst waits for a new connection (a server
+        process forked, authentication: several ms, on the acknowledgement's path). Raises
+        psycopg.OperationalError if the database cannot be reached (they are then opened
+        when first needed)."""
+        if self._on_loop is not None:
+            await self._on_loop.open()
+
     async def close_sessions(self) -> None:
         """The event loop's own sessions (PostgreSQL), before `close`."""
         if self._on_loop is not None:
@@ -308,12 +317,17 @@ class _OnLoop:
     (`record`) and in the node's slot (`before_change`) with four processes on two cores
     (bench/README.md, `several`). The three kinds of write share at most three sessions."""
 
+    SESSIONS = 3
+
     def __init__(self, journal: Journal, database_url_text: str) -> None:
         self._journal = journal
-        self._sessions = Sessions(database_url_text, 3, process_name("journal"))
+        self._sessions = Sessions(database_url_text, self.SESSIONS, process_name("journal"))
         self.records: LoopBatch[_Record] = LoopBatch(self._sessions, self._insert, self._error)
         self.marks: LoopBatch[_Mark] = LoopBatch(self._sessions, self._mark, self._error)
         self.finished: LoopBatch[int] = LoopBatch(self._sessions, self._delete, self._error)
+
+    async def open(self) -> None:
+        await self._sessions.open(self.SESSIONS)
 
     async def close(self) -> None:
         for batch in (self.records, self.marks, self.finished):

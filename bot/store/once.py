@@ -166,6 +166,14 @@ class Once(TableStore):
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return OnceError(f"{self.what} at {self.url} could not be written: {reason}")
 
+    async def open_sessions(self) -> None:
+        """Before serving (PostgreSQL): the event loop's session opened now, so that the first
+        claim of a new process waits for no new connection (several ms on the
+        acknowledgement's path). Raises psycopg.OperationalError if the database cannot be
+        reached (it is then opened when first needed)."""
+        if self._loop_claims is not None:
+            await self._sessions.open(1)
+
     async def close_sessions(self) -> None:
         """The event loop's own session (PostgreSQL), before `close`."""
         if self._loop_claims is not None:
