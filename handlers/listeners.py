@@ -229,7 +229,7 @@ class Listeners:
     ) -> None:
         interaction = from_view(body)
         try:
-            modals.require_origin(modals.read_metadata(body["view"]), "conference")
+            modals.require_origin(interaction.channel_id, interaction.response_url, "conference")
             command = modals.read_dial(body["view"], self.services.default_location, Dial)
         except modals.FormErrors as exc:
             await ack(response_action="errors", errors=exc.errors)
@@ -244,7 +244,7 @@ class Listeners:
         interaction = from_view(body)
         participant_id = str(modals.read_metadata(body["view"]).get("participant", ""))
         try:
-            modals.require_origin(modals.read_metadata(body["view"]), "to_alias")
+            modals.require_origin(interaction.channel_id, interaction.response_url, "to_alias")
             command = modals.read_transfer(body["view"], participant_id, Transfer)
         except modals.FormErrors as exc:
             await ack(response_action="errors", errors=exc.errors)

@@ -184,16 +184,12 @@ def _wording(error: Any) -> str:
     return str(error["msg"]).removeprefix("Value error, ")
 
 
-def require_origin(metadata: dict[str, Any], first_block: str) -> None:
+def require_origin(channel: str | None, response_url: str | None, first_block: str) -> None:
     """`FormErrors` when the form no longer says where it was opened: its outcome could be told
     nowhere (a form pexbot opened always carries its channel or response URL)."""
-    if not (_given(metadata.get("channel")) or _given(metadata.get("response_url"))):
+    if not (channel or response_url):
         said = "This form no longer says where it was opened: close it and run the command again."
         raise FormErrors({first_block: said})
-
-
-def _given(value: Any) -> bool:
-    return isinstance(value, str) and bool(value)
 
 
 def read_dial(view: dict[str, Any], default_location: str | None, model: type[M]) -> M:
