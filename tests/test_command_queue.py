@@ -283,7 +283,7 @@ async def test_a_command_gives_way_to_a_burst_even_between_its_requests() -> Non
 
 
 async def test_a_backup_download_sees_commands_waiting_or_in_progress_but_not_its_own() -> None:
-    """`working` is what a download gives way to (`PexipClient.moderation_first`); the command
+    """`working` is what a download gives way to (`bot.pexip.give_way.ModerationFirst`); the command
     that downloads sets itself aside, else it would wait for itself."""
     queue, seen = CommandQueue(limit=1), Recorder()
     assert not queue.working

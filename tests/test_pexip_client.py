@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -518,11 +519,18 @@ async def test_a_backup_download_verifies_tls_as_every_request_does(
     ("fault", "error", "said", "user_told"),
     [
         ({"status": 401}, errors.AuthError, "the API credentials", "refused pexbot's API account"),
+        ({"status": 404}, errors.NotFound, "not found on the node", "has no such object"),
+        (
+            {"status": 400, "body": {"error": "Backup file is locked"}},
+            errors.InvalidRequest,
+            "Backup file is locked",
+            "refused it: Backup file is locked.",
+        ),
         ({"login_redirect": True}, errors.AuthError, "login page", "check PEXIP_USERNAME"),
         ({"status": 503, "retry_after": "7"}, errors.Busy, "(HTTP 503)", "busy and did not act"),
         ({"latency": 1.0}, errors.NoAnswer, "did not answer in time", "did not answer"),
     ],
-    ids=["401", "login-redirect", "503", "timeout"],
+    ids=["401", "404", "400-with-the-node-s-words", "login-redirect", "503", "timeout"],
 )
 async def test_a_backup_download_the_node_refuses_fails_as_any_request_would(
     make_client: Callable[..., PexipClient],
@@ -571,6 +579,80 @@ async def test_a_backup_whose_sha256_is_not_the_one_the_node_lists_is_not_kept(
         client, newest.filename, tmp_path / "c", sha256=right.upper()
     )
     assert checked.sha256 == right
+
+
+def download_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("backup-download")]
+
+
+async def test_a_cancelled_download_stops_at_once_and_leaves_nothing(
+    make_client: Callable[..., PexipClient], simulator: Any, tmp_path: Path
+) -> None:
+    """SIGTERM or a cancelled command while the node is slow to answer: the read blocked in
+    the download's thread is cut short, nothing is left on disk, and the next download works."""
+    client = make_client(timeout=10.0)
+    newest = (await backups.list_backups(client))[0]
+    simulator.control.add_fault(method="GET", path=backups.BACKUPS + "pexip", latency=5, times=1)
+    downloading = asyncio.ensure_future(
+        backups.download_backup(client, newest.filename, tmp_path / "b.tar.gpg")
+    )
+    await asyncio.sleep(0.3)  # the request is at the node, the thread waits for its answer
+    assert download_threads()
+    loop = asyncio.get_running_loop()
+    cancelled_at = loop.time()
+    downloading.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await downloading
+    assert loop.time() - cancelled_at < 1  # not the node's 5 s, nor the 10 s timeout
+    assert download_threads() == []
+    assert list(tmp_path.iterdir()) == []
+    got = await asyncio.wait_for(
+        backups.download_backup(client, newest.filename, tmp_path / "again"), timeout=5
+    )
+    assert got.size == newest.size
+
+
+async def test_a_download_cancelled_while_it_gives_way_stops_at_once(
+    simulator: Any, tmp_path: Path
+) -> None:
+    """Cancelled between pieces, while waiting for moderation (which would let it wait 5 s):
+    the wait ends, the part-written file is removed, no thread is left."""
+    queue = CommandQueue()
+    backup = simulator.control.add_backup(1024 * 1024)
+    moderating = asyncio.Event()
+    async with PexipClient(
+        settings_for(simulator), moderation=queue, give_way=GiveWay(at_most=5.0)
+    ) as client:
+
+        async def moderate() -> None:
+            moderating.set()
+            await asyncio.sleep(10)
+
+        queue.submit(moderate)
+        await moderating.wait()
+        downloading = asyncio.ensure_future(
+            backups.download_backup(client, backup["filename"], tmp_path / "b")
+        )
+        await asyncio.sleep(0.3)
+        assert (tmp_path / "b.part").exists() and not downloading.done()  # giving way
+        loop = asyncio.get_running_loop()
+        cancelled_at = loop.time()
+        downloading.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await downloading
+        assert loop.time() - cancelled_at < 1
+        assert download_threads() == []
+        assert list(tmp_path.iterdir()) == []
+        await queue.drain(grace=0)
+
+
+def test_a_manager_url_with_a_path_prefix_keeps_it_for_the_download() -> None:
+    """As httpx joins a request path to its `base_url`."""
+    from bot.pexip.download import node_url
+
+    assert node_url("https://n.example/pexip", "/api/x/") == "https://n.example/pexip/api/x/"
+    assert node_url("https://n.example/pexip/", "api/x/") == "https://n.example/pexip/api/x/"
+    assert node_url("https://n.example", "/api/x/") == "https://n.example/api/x/"
 
 
 async def test_backups_list_newest_first_and_delete(client: PexipClient) -> None:
@@ -693,20 +775,23 @@ async def test_a_backup_without_version_fields_is_read_from_its_file_name() -> N
 
 
 async def test_a_backup_download_takes_no_moderation_slot(
-    client: PexipClient, tmp_path: Path
+    client: PexipClient, simulator: Any, tmp_path: Path
 ) -> None:
     """One slot (PEXIP_MAX_CONCURRENCY=1): a lookup and a command go through while a download
-    is open. Before, the download held the only slot and both waited for its whole length."""
+    is open (the node is slow to answer it). Before, the download held the only slot and both
+    waited for its whole length."""
     newest = (await backups.list_backups(client))[0]
-    path = f"{backups.BACKUPS}{newest.filename}/"
-    async with client.stream(path, operation="download backup") as response:
-        assert response.status_code == 200
-        alice = await asyncio.wait_for(participant_named(client, "Alice Parkes"), timeout=3)
-        await asyncio.wait_for(
-            client.command(commands.MuteParticipant(participant_id=alice.id)), timeout=3
-        )
-        body = b"".join([chunk async for chunk in response.aiter_bytes()])
-    assert len(body) == newest.size
+    simulator.control.add_fault(method="GET", path=backups.BACKUPS + "pexip", latency=1.5)
+    downloading = asyncio.ensure_future(
+        backups.download_backup(client, newest.filename, tmp_path / "b.tar.gpg")
+    )
+    await asyncio.sleep(0.2)  # the download's request is at the node
+    alice = await asyncio.wait_for(participant_named(client, "Alice Parkes"), timeout=1)
+    await asyncio.wait_for(
+        client.command(commands.MuteParticipant(participant_id=alice.id)), timeout=1
+    )
+    assert not downloading.done()
+    assert (await downloading).size == newest.size
 
 
 async def test_two_downloads_take_turns_instead_of_timing_out(

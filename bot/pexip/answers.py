@@ -40,20 +40,51 @@ def transport_error(
     if verification is not None:
         return _tls_error(verification, operation, ca_bundle_set, certificate_names)
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-        return errors.NotSent(
-            f"{operation}: could not connect to the management node ({type(exc).__name__}); "
-            "nothing was sent",
-            operation=operation,
-        )
+        return _not_sent(operation, type(exc).__name__)
     if isinstance(exc, httpx.TimeoutException):
-        return errors.NoAnswer(
-            f"{operation}: the management node did not answer in time; "
-            "it may or may not have acted",
-            operation=operation,
-        )
+        return _no_answer_in_time(operation)
+    return _broke_off(operation, type(exc).__name__)
+
+
+def socket_error(
+    exc: BaseException,
+    operation: str,
+    *,
+    connected: bool,
+    ca_bundle_set: bool = False,
+    certificate_names: Sequence[str] = (),
+) -> errors.PexipError:
+    """The same map for a failure of the standard library's `http.client` (the backup
+    download, `bot.pexip.download`): before the connection (TLS included) was made, nothing
+    was sent; after, the request may have left."""
+    verification = None if connected else certificate_failure(exc)
+    if verification is not None:
+        return _tls_error(verification, operation, ca_bundle_set, certificate_names)
+    if not connected:
+        return _not_sent(operation, type(exc).__name__)
+    if isinstance(exc, TimeoutError):
+        return _no_answer_in_time(operation)
+    return _broke_off(operation, type(exc).__name__)
+
+
+def _not_sent(operation: str, what: str) -> errors.NotSent:
+    return errors.NotSent(
+        f"{operation}: could not connect to the management node ({what}); nothing was sent",
+        operation=operation,
+    )
+
+
+def _no_answer_in_time(operation: str) -> errors.NoAnswer:
     return errors.NoAnswer(
-        f"{operation}: the connection to the management node failed mid-request "
-        f"({type(exc).__name__}); it may or may not have acted",
+        f"{operation}: the management node did not answer in time; it may or may not have acted",
+        operation=operation,
+    )
+
+
+def _broke_off(operation: str, what: str) -> errors.NoAnswer:
+    return errors.NoAnswer(
+        f"{operation}: the connection to the management node failed mid-request ({what}); "
+        "it may or may not have acted",
         operation=operation,
     )
 
@@ -139,6 +170,25 @@ def raise_for_answer(response: httpx.Response, operation: str) -> None:
             retry_after=_retry_after(response.headers.get("retry-after")),
         )
     _raise_refusal(response, operation)
+
+
+def answer_error(
+    status: int, headers: Sequence[tuple[str, str]], body: bytes, operation: str
+) -> errors.PexipError:
+    """What a non-2xx answer received other than through httpx (the backup download) means:
+    the same map as `raise_for_answer`, from its status, headers and (the start of) its body."""
+    kept = [(name, value) for name, value in headers if name.lower() not in _FRAMING]
+    try:
+        raise_for_answer(httpx.Response(status, headers=kept, content=body), operation)
+    except errors.PexipError as exc:
+        return exc
+    return errors.UnexpectedResponse(
+        f"{operation}: unexpected answer (HTTP {status})", operation=operation
+    )
+
+
+_FRAMING = ("content-length", "transfer-encoding")
+"""How the answer was framed on the wire: not true of the body `answer_error` is given."""
 
 
 def _raise_refusal(response: httpx.Response, operation: str) -> None:

@@ -1,9 +1,7 @@
-"""System backup files on the management node: list, streamed download, delete."""
+"""System backup files on the management node: list, download (checked), delete."""
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -32,94 +30,32 @@ async def list_backups(client: PexipClient) -> list[SystemBackup]:
     return sorted(found, key=lambda backup: (backup.date is not None, backup.date), reverse=True)
 
 
-class _Sink:
-    """Writes and hashes a file in a worker thread, one batch behind the network.
-
-    The event loop only gathers the pieces the body arrives in; while it gathers the next
-    batch, a thread writes and hashes the previous one (hashlib and file writes release the
-    GIL), so the loop is never held for more than a piece's worth of work, and at most two
-    batches are in memory.
-    """
-
-    BATCH = 4 * 1024 * 1024
-
-    def __init__(self, path: Path) -> None:
-        self._out = path.open("wb")
-        self.digest = hashlib.sha256()
-        self.size = 0
-        self._pending: asyncio.Future[None] | None = None
-
-    def _write(self, batch: list[bytes]) -> None:
-        # one write and one update per batch: each is a GIL hand-off back to the event loop
-        data = b"".join(batch)
-        self._out.write(data)
-        self.digest.update(data)
-
-    async def put(self, batch: list[bytes]) -> None:
-        await self.flush()
-        self.size += sum(len(piece) for piece in batch)
-        self._pending = asyncio.ensure_future(asyncio.to_thread(self._write, batch))
-
-    async def flush(self) -> None:
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            await pending
-
-    async def close(self) -> None:
-        try:
-            await self.flush()
-        finally:
-            await asyncio.to_thread(self._out.close)
-
-
 async def download_backup(
     client: PexipClient, filename: str, destination: Path, *, sha256: str = ""
 ) -> DownloadedFile:
-    """Stream a backup to `destination` at constant memory, hashing as it goes; `sha256`, the
+    """Download a backup to `destination` at constant memory, hashing as it goes; `sha256`, the
     node's `sha256sum` of the file when it lists one, is checked.
 
-    The download takes no moderation slot (`PexipClient.stream`) and gives way to lookups and
-    commands (`PexipClient.moderation_first`); the file is written and hashed off the event loop
-    (`_Sink`). The body is taken in the pieces it arrives in: asking httpx for fixed-size chunks
-    makes it join pieces into each chunk, a copy of the whole file that cost a third of the
-    download time (bench/: backup case). A body shorter than the node's Content-Length, or whose
-    SHA-256 is not the one the node lists, is an error and leaves no file behind.
+    The download takes no moderation slot and gives way to lookups and commands; it is received,
+    written and hashed in worker threads, off the event loop (`PexipClient.download`,
+    `bot.pexip.download`). It goes to a `.part` file, renamed when complete: a body shorter than
+    the node's Content-Length, a SHA-256 other than the one the node lists, or a cancelled
+    download is an error (or the cancellation) and leaves no file behind.
     """
     operation = f"download backup {filename}"
     partial = destination.with_name(destination.name + ".part")
     try:
-        async with client.stream(_detail(filename), operation=operation) as response:
-            expected = response.headers.get("content-length")
-            sink = _Sink(partial)
-            try:
-                batch: list[bytes] = []
-                gathered = 0
-                async for chunk in response.aiter_bytes():
-                    await client.moderation_first()
-                    batch.append(chunk)
-                    gathered += len(chunk)
-                    if gathered >= _Sink.BATCH:
-                        await sink.put(batch)
-                        batch, gathered = [], 0
-                if batch:
-                    await sink.put(batch)
-            finally:
-                await sink.close()
-        if expected is not None and int(expected) != sink.size:
-            raise errors.NoAnswer(
-                f"{operation}: received {sink.size} of {expected} bytes", operation=operation
-            )
-        got = sink.digest.hexdigest()
-        if sha256.strip() and sha256.strip().lower() != got:
+        got = await client.download(_detail(filename), partial, operation=operation)
+        if sha256.strip() and sha256.strip().lower() != got.sha256:
             raise errors.UnexpectedResponse(
-                f"{operation}: the file's SHA-256 is {got}, not the {sha256.strip()} the node "
-                "lists for it; the file was not kept",
+                f"{operation}: the file's SHA-256 is {got.sha256}, not the {sha256.strip()} the "
+                "node lists for it; the file was not kept",
                 operation=operation,
             )
         partial.replace(destination)
     finally:
         partial.unlink(missing_ok=True)
-    return DownloadedFile(path=destination, size=sink.size, sha256=got)
+    return DownloadedFile(path=destination, size=got.size, sha256=got.sha256)
 
 
 async def delete_backup(client: PexipClient, filename: str) -> None:

@@ -4,9 +4,12 @@ Everything goes through `_send`, which holds a concurrency slot; `bot.pexip.answ
 place that turns transport failures and status codes into `bot.pexip.errors`. Following the
 vendor's guidance (serialise requests, reuse the HTTPS connection), the pool holds at most
 `max_concurrency` connections and at most that many requests are in flight; the rest wait.
-A backup download takes none of those slots (INTERFACE 2): it streams over a connection of its
-own, one download at a time, so a long download never holds up a moderator's command; and it
-gives way to moderation (`moderation_first`, `bot.pexip.give_way`).
+A backup download takes none of those slots (INTERFACE 2): it is received over a connection of
+its own, off the event loop (`download`, `bot.pexip.download`), one download at a time, so a long
+download never holds up a moderator's command; and it gives way to moderation: between pieces
+it waits (a while at most) while a lookup or command of this client, or a command of
+`moderation` (the command queue), is under way (`bot.pexip.give_way`). TLS for both is decided
+in `bot.pexip.tls`.
 
 Retries: reads retry with backoff while the node is unavailable. Commands change state, so a
 command is retried only when it surely never left (connection refused): a second `dial` after a
@@ -16,12 +19,14 @@ timeout could place a second call.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import random
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import urlsplit
 
@@ -30,7 +35,8 @@ from pydantic import BaseModel
 
 from bot.config import PexipSettings
 from bot.health import metrics
-from bot.pexip import answers, errors, upload
+from bot.pexip import answers, errors, tls, upload
+from bot.pexip import download as file_download
 from bot.pexip.commands import BackupRestore, Command
 from bot.pexip.give_way import GiveWay, Moderation, ModerationFirst, Requests, Work
 from bot.pexip.models import CommandResult
@@ -60,43 +66,26 @@ class RetryPolicy:
         return min(self.max_wait, self.backoff * 2.0 ** (attempt - 1)) * random.uniform(0.8, 1.2)
 
 
-def _http_client(settings: PexipSettings, *, connections: int) -> httpx.AsyncClient:
+def _http_client(settings: PexipSettings, tls_context: ssl.SSLContext) -> httpx.AsyncClient:
+    connections = settings.max_concurrency
     return httpx.AsyncClient(
         base_url=settings.manager_url,
         auth=httpx.BasicAuth(settings.username, settings.password.get_secret_value()),
         timeout=httpx.Timeout(settings.timeout),
         limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
-        verify=tls_verification(settings),
+        verify=tls_context,
         follow_redirects=False,
-        headers={"Accept": "application/json", "User-Agent": USER_AGENT},
+        headers=_HEADERS,
     )
 
 
-def tls_verification(settings: PexipSettings) -> ssl.SSLContext | bool:
-    """On by default; PEXIP_CA_BUNDLE adds a trust anchor; off only when explicitly asked."""
-    if not settings.verify_tls:  # warned at every start (`bot.config.warn_about_transport`)
-        return False
-    if settings.ca_bundle is not None:
-        return ssl.create_default_context(cafile=str(settings.ca_bundle))
-    return True
+_HEADERS = {"Accept": "application/json", "User-Agent": USER_AGENT}
 
 
-def certificate_names(certificate: Mapping[str, Any]) -> list[str]:
-    """The DNS names and addresses a certificate (`ssl.getpeercert()`) is for; its common
-    name when it lists none."""
-    names = [
-        str(value)
-        for kind, value in certificate.get("subjectAltName", ())
-        if kind in ("DNS", "IP Address")
-    ]
-    if not names:
-        names = [
-            str(value)
-            for rdn in certificate.get("subject", ())
-            for key, value in rdn
-            if key == "commonName"
-        ]
-    return names
+def _basic_auth(settings: PexipSettings) -> str:
+    """The Authorization header's value, as httpx's BasicAuth writes it."""
+    pair = f"{settings.username}:{settings.password.get_secret_value()}"
+    return "Basic " + base64.b64encode(pair.encode()).decode("ascii")
 
 
 @dataclass(frozen=True)
@@ -150,8 +139,8 @@ class PexipClient:
         self._retry = retry or RetryPolicy()
         self._slots = slots or _OwnSlots(cap)
         self._before_change = before_change
-        self._http = _http_client(settings, connections=cap)
-        self._downloads = _http_client(settings, connections=1)  # outside the slots
+        self._tls = tls.context(settings)
+        self._http = _http_client(settings, self._tls)
         self._download_turn = asyncio.Lock()  # one download at a time waits, not times out
         self._requests = Requests()
         self._moderation = moderation
@@ -160,7 +149,6 @@ class PexipClient:
 
     async def close(self) -> None:
         await self._http.aclose()
-        await self._downloads.aclose()
 
     async def __aenter__(self) -> PexipClient:
         return self
@@ -258,28 +246,30 @@ class PexipClient:
         target, ours = urlsplit(url), urlsplit(self.base_url)
         return not target.netloc or (target.scheme, target.netloc) == (ours.scheme, ours.netloc)
 
-    @asynccontextmanager
-    async def stream(self, path: str, *, operation: str) -> AsyncIterator[httpx.Response]:
-        """A streamed GET (backup downloads): the body is read by the caller, in chunks, over
-        the download connection, without taking a concurrency slot. The command that downloads
-        (or waits for its turn) is set aside from the moderation it gives way to."""
+    async def download(
+        self, path: str, destination: Path, *, operation: str
+    ) -> file_download.Received:
+        """GET `path` into the file `destination` (backup downloads), over a connection of its
+        own, received and hashed in worker threads (`bot.pexip.download`), without taking a
+        concurrency slot; one download at a time. The command that downloads (or waits for its
+        turn) is set aside from the moderation it gives way to."""
         set_aside = self._moderation.set_aside() if self._moderation else nullcontext()
+        target = file_download.Target(
+            url=file_download.node_url(self.base_url, path),
+            headers={**_HEADERS, "Authorization": _basic_auth(self._settings)},
+            timeout=self._settings.timeout,
+            tls=self._tls,
+        )
         with set_aside:
             async with self._download_turn:
-                request = self._downloads.build_request("GET", path)
                 try:
-                    response = await self._downloads.send(request, stream=True)
-                except httpx.HTTPError as exc:
-                    raise await self._transport_error(exc, operation) from exc
-                try:
-                    if response.is_error or response.is_redirect:
-                        await response.aread()
-                        answers.raise_for_answer(response, operation)
-                    yield response
-                except httpx.HTTPError as exc:  # the body failed while the caller read it
-                    raise answers.transport_error(exc, operation) from exc
-                finally:
-                    await response.aclose()
+                    return await file_download.receive(target, destination, self._moderation_first)
+                except file_download.Answered as answer:
+                    raise answers.answer_error(
+                        answer.status, answer.headers, answer.body, operation
+                    ) from None
+                except file_download.Failed as failure:
+                    raise await self._socket_error(failure, operation) from failure.cause
 
     # --- changes -------------------------------------------------------------------------
 
@@ -347,44 +337,30 @@ class PexipClient:
         answers.raise_for_answer(response, operation)
         return response
 
-    async def moderation_first(self) -> None:
-        """A backup download awaits this between pieces: it waits (a while at most) while a
-        lookup or command of this client, or a command of `moderation`, is under way."""
-        await self._moderation_first()
-
     async def _transport_error(self, exc: httpx.HTTPError, operation: str) -> errors.PexipError:
-        names: list[str] = []
-        if answers.is_name_mismatch(answers.certificate_failure(exc)):
-            names = await self._certificate_names()
         return answers.transport_error(
             exc,
             operation,
             ca_bundle_set=self._settings.ca_bundle is not None,
-            certificate_names=names,
+            certificate_names=await self._names_if_mismatched(exc),
         )
 
-    async def _certificate_names(self) -> list[str]:
-        """The names on the node's certificate, after a name mismatch: one more handshake that
-        checks the chain but not the name, and sends nothing. Empty if that fails too."""
-        target = urlsplit(self.base_url)
-        host = target.hostname or ""
-        context = ssl.create_default_context(
-            cafile=str(self._settings.ca_bundle) if self._settings.ca_bundle else None
+    async def _socket_error(
+        self, failure: file_download.Failed, operation: str
+    ) -> errors.PexipError:
+        return answers.socket_error(
+            failure.cause,
+            operation,
+            connected=failure.connected,
+            ca_bundle_set=self._settings.ca_bundle is not None,
+            certificate_names=await self._names_if_mismatched(failure.cause),
         )
-        context.check_hostname = False
-        try:
-            _, writer = await asyncio.wait_for(
-                asyncio.open_connection(host, target.port or 443, ssl=context),
-                self._settings.timeout,
-            )
-        except (OSError, TimeoutError) as exc:
-            log.info("reading the node's certificate names failed: %s", exc)
+
+    async def _names_if_mismatched(self, exc: BaseException) -> list[str]:
+        """After a certificate name mismatch, the names the certificate has (for the message)."""
+        if not answers.is_name_mismatch(answers.certificate_failure(exc)):
             return []
-        try:
-            certificate = writer.get_extra_info("peercert") or {}
-        finally:
-            writer.close()
-        return certificate_names(certificate)
+        return await tls.names_on_certificate(self._settings)
 
     async def _with_retries(self, send: Callable[[], Any], *, operation: str) -> httpx.Response:
         attempt = 1

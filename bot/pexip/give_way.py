@@ -11,6 +11,7 @@ busy case). The wait is bounded (`GiveWay`), so the download always progresses.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
@@ -71,25 +72,32 @@ class Requests:
 
 
 class ModerationFirst:
-    """What a download awaits between pieces (one download at a time per client)."""
+    """What a download awaits between pieces (one download at a time per client).
+
+    The download receives in a thread of its own (`bot.pexip.download`): it asks `due()` for
+    each piece, which only reads counters and the clock (cheap, and safe from that thread), and
+    only when it is due awaits this on the event loop."""
 
     def __init__(self, work: Sequence[Work], give_way: GiveWay) -> None:
         self._work = work
         self._give_way = give_way
         self._reading_on_until = 0.0
 
+    def due(self) -> bool:
+        """Moderation is under way and the download is not reading on: await this now."""
+        return self._busy() is not None and time.monotonic() >= self._reading_on_until
+
     async def __call__(self) -> None:
         busy = self._busy()
         if busy is None:  # the common case, once per piece: kept cheap
             return
-        loop = asyncio.get_running_loop()
-        if loop.time() < self._reading_on_until:
+        if time.monotonic() < self._reading_on_until:
             return
-        deadline = loop.time() + self._give_way.at_most
+        deadline = time.monotonic() + self._give_way.at_most
         while busy is not None:
-            left = deadline - loop.time()
+            left = deadline - time.monotonic()
             if left <= 0:
-                self._reading_on_until = loop.time() + self._give_way.read_on
+                self._reading_on_until = time.monotonic() + self._give_way.read_on
                 return
             with suppress(TimeoutError):
                 await asyncio.wait_for(busy.wait_until_quiet(), left)
