@@ -124,6 +124,6 @@ def run(stack: Stack, plan: Plan) -> CaseResult:
         f"{size_mib:,.0f} MiB file; {plan.backup_rounds} round(s) of socket, hashed socket, "
         "httpx, hashed httpx and download_backup copies, each in a fresh process, written to a "
         "temporary folder on disk and deleted at once. download_backup computes the SHA-256 as "
-        "it goes (in a thread, one batch behind the network), as the two hashed raw copies do."
+        "it goes (one thread receives, another writes and hashes), as the hashed raw copies do."
     )
     return result
