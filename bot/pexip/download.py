@@ -190,8 +190,10 @@ class _Transfer:
     def _ask(self) -> http.client.HTTPResponse:
         try:
             self._connection.connect()
-        except Exception as exc:
+        except OSError as exc:  # refused, unreachable, timed out, TLS
             raise self._failed(exc, connected=False) from exc
+        if self._stopping.is_set():  # stopped while connecting: `stop` found no socket yet
+            raise _Stopped()
         try:
             self._connection.request("GET", _path(self._target.url), headers=self._target.headers)
             response = self._connection.getresponse()
