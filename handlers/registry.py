@@ -128,6 +128,7 @@ class Registry:
         self._keys: dict[str, Spec] = {}
         self._actions: dict[str, Spec] = {}
         self._words: tuple[str, ...] | None = None  # read on every command: kept until an add
+        self._form_words: frozenset[str] | None = None  # likewise
 
     def add(self, spec: Spec) -> None:
         for name, taken in (("model", spec.model in self._specs), ("key", spec.key in self._keys)):
@@ -146,6 +147,7 @@ class Registry:
         self._keys[spec.key] = spec
         self._actions |= {offer.action_id: spec for offer in spec.buttons}
         self._words = None
+        self._form_words = None
 
     def __iter__(self) -> Iterator[Spec]:
         return iter(self._specs.values())
@@ -179,6 +181,12 @@ class Registry:
             typed = [spec for spec in self if spec.usage is not None]
             self._words = tuple(dict.fromkeys(spec.word for spec in sorted(typed, key=_rank)))
         return self._words
+
+    def form_words(self) -> frozenset[str]:
+        """The words of the commands that open a form."""
+        if self._form_words is None:
+            self._form_words = frozenset(spec.word for spec in self if spec.kind == "form")
+        return self._form_words
 
     def forms(self, word: str) -> list[Spec]:
         return [spec for spec in self if spec.word == word and spec.usage is not None]

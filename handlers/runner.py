@@ -63,7 +63,7 @@ def may_open_form(text: str) -> bool:
     at once; any other is read when its turn in the queue comes."""
     words = text.split(None, 1)
     first = words[0].lower() if words else ""
-    return any(spec.kind == "form" and spec.word == first for spec in REGISTRY)
+    return first in REGISTRY.form_words()
 
 
 async def run_typed(

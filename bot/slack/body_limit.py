@@ -1,16 +1,17 @@
 """Refuse a request body over the limit (1 MiB, INTERFACE §3) with 413, before anything else.
 
 ASGI middleware in front of every route: a `Content-Length` over the limit is answered at once,
-without reading the body; a body sent without one (chunked) is read up to the limit and refused
-as soon as it goes past. What passes is handed on whole, so nothing behind this middleware ever
-holds more than the limit in memory for one request.
+without reading the body; one within it is passed on untouched (the server's HTTP parser hands
+on no more body than the `Content-Length` says, and refuses a request that also says chunked).
+A body sent without one (chunked) is read up to the limit and refused as soon as it goes past;
+what passes is handed on whole. Nothing behind this middleware ever holds more than the limit in
+memory for one request.
 """
 
 from __future__ import annotations
 
 import logging
 
-from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,9 +29,12 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        length = Headers(scope=scope).get("content-length", "")
-        if length.isdigit() and int(length) > self.limit:
-            await self._refuse(scope, receive, send)
+        length = _content_length(scope)
+        if length is not None:
+            if length > self.limit:
+                await self._refuse(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
         size = 0
@@ -68,3 +72,11 @@ class BodyLimit:
         )
         response = JSONResponse({"error": "request body too large"}, status_code=413)
         await response(scope, receive, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    """The request's `Content-Length`, or None if it has none (or none that is a number)."""
+    for name, value in scope["headers"]:
+        if name.lower() == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None

@@ -1,12 +1,13 @@
-"""What a Slack request to /slack/events says (`read`), and whether it has the shape Bolt and the
-listeners expect (`problem`).
+"""What a Slack request to /slack/events says, read once, as Bolt reads it (`for_bolt`), and
+whether it has the shape Bolt and the listeners expect (`problem`).
 
-`read` is Bolt's reading but for one slip: Bolt takes any form body containing the text
-"payload" for an interaction (its `parse_body`, still in 1.30) and finds nothing in it, so a
-slash command whose text, channel or user name holds that word would go unanswered
-(tests/reliability/test_payload_fuzz.py). `for_bolt` is the one adapter: such a body is handed
-to Bolt as the same fields in JSON, which Bolt reads as they are, through its public
-`AsyncBoltRequest`. (The signature was checked on the body as sent, before: `bot.slack.server`.)
+`for_bolt` builds Bolt's own request (its public `AsyncBoltRequest`) and checks the payload Bolt
+read, so the body is parsed once. Bolt's reading has one slip: it takes any form body containing
+the text "payload" for an interaction (its `parse_body`, still in 1.30) and finds nothing in it,
+so a slash command whose text, channel or user name holds that word would go unanswered
+(tests/reliability/test_payload_fuzz.py). Such a body is read here (`read`) and handed to Bolt
+as the same fields in JSON, which Bolt reads as they are. (The signature was checked on the
+body as sent, before: `bot.slack.server`.)
 
 Slack's own payloads always have the expected shape. A signed request that does not (a client
 bug, or someone holding the signing secret) would raise inside Bolt's matchers or a listener and
@@ -18,7 +19,8 @@ others.
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -72,6 +74,12 @@ class _Payload(_Part):
 
 # Slack sends these as objects (or lists) or leaves them out, and Bolt reads them so when present.
 _NEVER_NULL = ("user", "view", "actions", "container", "message", "event", "authorizations")
+# The keys `_Payload` reads as objects or lists.
+_STRUCTURED = frozenset(
+    name
+    for name, field in _Payload.model_fields.items()
+    if field.annotation not in (str, str | None)
+)
 # What each kind of interaction the app answers cannot do without.
 _REQUIRED = {
     "block_actions": ("user", "actions"),
@@ -84,16 +92,22 @@ _REQUIRED = {
 def read(body: str, content_type: str | None) -> Any:
     """The payload: a JSON body, the JSON in a form's `payload` field, or the form's fields.
     Raises ValueError when the JSON is not JSON."""
-    if (content_type or "").split(";")[0].strip() == "application/json" or body.startswith("{"):
+    if _is_json(body, content_type):
         return json.loads(body) if body else {}
-    form = dict(parse_qsl(body, keep_blank_values=True))
+    form = _fields(body)
     return json.loads(form["payload"]) if "payload" in form else form
+
+
+class Malformed(ValueError):
+    """A signed request whose payload cannot be handled; the message says why."""
 
 
 def problem(payload: Any) -> str | None:
     """Why this payload cannot be handled, or None when it can."""
     if not isinstance(payload, dict):
         return "the payload is not a JSON object"
+    if _plain(payload):
+        return None
     nulls = [key for key in _NEVER_NULL if key in payload and payload[key] is None]
     if nulls:
         return f"{nulls[0]}: null"
@@ -106,16 +120,52 @@ def problem(payload: Any) -> str | None:
     return f"a {parsed.type} payload without {' or '.join(missing)}" if missing else None
 
 
-def for_bolt(
-    body: str, payload: Object, headers: dict[str, str], query: str | None
-) -> AsyncBoltRequest:
-    """The request as Bolt must read it: the body as sent, unless Bolt would misread it (a form
-    that mentions "payload" without being an interaction): then its fields as JSON."""
-    misread = "payload" in body and not body.startswith("{") and "payload" not in _fields(body)
-    if misread:
-        body = json.dumps(payload)
-        headers = {**headers, "content-type": "application/json"}
-    return AsyncBoltRequest(body=body, query=query, headers=dict(headers))
+def _plain(payload: Object) -> bool:
+    """A flat object of strings (a slash command's form) with none of the keys `_Payload` wants
+    as objects or lists, of no type that requires them: the model would find nothing wrong."""
+    return (
+        payload.keys().isdisjoint(_STRUCTURED)
+        and payload.get("type") not in _REQUIRED
+        and all(type(value) is str for value in payload.values())
+    )
+
+
+def for_bolt(body: str, headers: dict[str, str], query: str | None) -> AsyncBoltRequest:
+    """The request as Bolt reads it, its payload checked (`problem`): the body as sent, unless
+    Bolt would misread it (a form that mentions "payload" without being an interaction): then
+    its fields as JSON. Raises `Malformed` when the payload cannot be handled."""
+    try:
+        request = AsyncBoltRequest(body=body, query=query, headers=_as_bolt_reads(headers))
+    except Exception:  # what Bolt's reading of an unchecked payload raises: our reading says why
+        raise Malformed(_unreadable(body, headers.get("content-type"))) from None
+    bolt_read_json = request.content_type == "application/json" or body.startswith("{")
+    if not request.body and "payload" in body and not bolt_read_json:
+        fields = _fields(body)
+        if "payload" not in fields:  # misread: the form's own fields, in JSON
+            json_headers = {**headers, "content-type": "application/json"}
+            request = AsyncBoltRequest(
+                body=json.dumps(fields), query=query, headers=_as_bolt_reads(json_headers)
+            )
+    why = problem(request.body)
+    if why is not None:
+        raise Malformed(why)
+    return request
+
+
+def _as_bolt_reads(headers: dict[str, str]) -> dict[str, str | Sequence[str]]:
+    return cast(dict[str, str | Sequence[str]], headers)  # Bolt only reads them
+
+
+def _unreadable(body: str, content_type: str | None) -> str:
+    try:
+        payload = read(body, content_type)
+    except (ValueError, RecursionError):  # not JSON, or JSON nested past Python's limit
+        payload = None
+    return problem(payload) or "Bolt could not read it"
+
+
+def _is_json(body: str, content_type: str | None) -> bool:
+    return (content_type or "").split(";")[0].strip() == "application/json" or body.startswith("{")
 
 
 def _fields(body: str) -> dict[str, str]:

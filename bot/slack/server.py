@@ -30,7 +30,6 @@ from slack_bolt.adapter.starlette.async_handler import to_starlette_response
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
-from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -64,31 +63,26 @@ def http_app(runtime: Runtime) -> Starlette:
 
     async def events(request: Request) -> Response:
         body = await request.body()
-        if verifier is not None and not _signed(verifier, request.headers, body):
+        headers = dict(request.headers.items())  # one copy: Headers.get scans the list each time
+        if verifier is not None and not _signed(verifier, headers, body):
             log.warning(
                 "refused a request without a valid Slack signature from %s "
                 "(if it came from Slack, check SLACK_SIGNING_SECRET)",
                 request.client.host if request.client else "an unknown address",
             )
             return JSONResponse({"error": "invalid request"}, status_code=401)
+        query = request.scope["query_string"].decode("latin-1") or None
         try:
-            payload = envelope.read(body.decode(), request.headers.get("content-type"))
-        except (ValueError, RecursionError):  # not JSON, or JSON nested past Python's limit
-            payload = None
-        problem = envelope.problem(payload)
-        if problem is not None:
-            log.warning("refused a signed request that is not a Slack payload: %s", problem)
+            bolt_request = envelope.for_bolt(_text(body), headers, query)
+        except envelope.Malformed as exc:
+            log.warning("refused a signed request that is not a Slack payload: %s", exc)
             return JSONResponse({"error": "malformed payload"}, status_code=400)
-        if verifier is not None and await _replayed(runtime, request.headers, payload):
+        if verifier is not None and await _replayed(runtime, headers, bolt_request.body):
             log.warning(
                 "refused a replayed Slack request (its signature was accepted before) from %s",
                 request.client.host if request.client else "an unknown address",
             )
             return JSONResponse({"error": "invalid request"}, status_code=401)
-        text = body.decode()
-        query = request.scope["query_string"].decode("latin-1") or None
-        headers = dict(request.headers.items())  # dict(Headers) looks each name up again
-        bolt_request = envelope.for_bolt(text, payload, headers, query)
         return to_starlette_response(await runtime.bolt.async_dispatch(bolt_request))
 
     async def healthz(request: Request) -> Response:
@@ -143,7 +137,7 @@ class AtTheDoor:
             self.door.leave()
 
 
-async def _replayed(runtime: Runtime, headers: Headers, payload: dict[str, Any]) -> bool:
+async def _replayed(runtime: Runtime, headers: dict[str, str], payload: dict[str, Any]) -> bool:
     """Was this signature accepted before (by any process sharing a PostgreSQL DATABASE_URL; by
     this serve, or its last run, on SQLite)? Options
     requests are exempt: they change nothing, and Slack sends the same body twice in a second
@@ -174,7 +168,14 @@ def events_app(runtime: Runtime) -> Starlette:
     )
 
 
-def _signed(verifier: SignatureVerifier, headers: Headers, body: bytes) -> bool:
+def _text(body: bytes) -> str:
+    try:
+        return body.decode()
+    except UnicodeDecodeError:
+        raise envelope.Malformed("the body is not UTF-8 text") from None
+
+
+def _signed(verifier: SignatureVerifier, headers: dict[str, str], body: bytes) -> bool:
     """Slack's signature check; what it cannot even read (a timestamp that is no number, a
     signature or a body that is not text) is no valid signature either."""
     try:

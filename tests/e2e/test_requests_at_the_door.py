@@ -217,6 +217,49 @@ def test_the_same_options_request_twice_in_a_second_gets_options_both_times(bot:
     assert "vmr1@meet.example.com" in [o["value"] for o in answers[0].json()["options"]]
 
 
+# --- shape -------------------------------------------------------------------------------------
+
+_CLICK = {"type": "block_actions", "team": {"id": TEAM}, "trigger_id": "trigger-1"}
+_ACTION = {"action_id": "cancel", "value": "x", "block_id": "b1"}
+NOT_SLACKS = {
+    "a JSON list": ("application/json", json.dumps([{"type": "block_actions"}])),
+    "JSON that is not JSON": ("application/json", '{"type": "block_actions",'),
+    "a click without a user": (
+        "application/x-www-form-urlencoded",
+        urlencode({"payload": json.dumps({**_CLICK, "actions": [_ACTION]})}),
+    ),
+    "a click whose user is null": (
+        "application/x-www-form-urlencoded",
+        urlencode({"payload": json.dumps({**_CLICK, "user": None, "actions": [_ACTION]})}),
+    ),
+    "a form whose payload is not JSON": (
+        "application/x-www-form-urlencoded",
+        urlencode({"payload": "{not json"}),
+    ),
+    # well shaped where pexbot looks, but Bolt itself cannot read it (it raised: a 500)
+    "an event whose enterprise is a number": (
+        "application/json",
+        json.dumps({"type": "event_callback", "event": {"type": "app_mention", "enterprise": 5}}),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", NOT_SLACKS, ids=list(NOT_SLACKS))
+def test_a_signed_request_not_shaped_like_slacks_gets_400_and_nothing_runs(
+    bot: Bot, seen: Seen, simulator: Any, caplog: pytest.LogCaptureFixture, case: str
+) -> None:
+    simulator.control.reset_stats()
+    content_type, body = NOT_SLACKS[case]
+    response = _signed_post(bot.url, body.encode(), **{"Content-Type": content_type})
+    assert response.status_code == 400
+    assert response.json() == {"error": "malformed payload"}
+    time.sleep(0.3)
+    assert simulator.control.stats()["requests_total"] == 0
+    assert seen.everything() == [] and audit_entries(bot) == []
+    assert "refused a signed request that is not a Slack payload" in caplog.text
+    assert "Traceback" not in caplog.text
+
+
 # --- what no listener takes -----------------------------------------------------------------
 
 
