@@ -17,7 +17,7 @@ from types import TracebackType
 
 import httpx
 
-from bench.botprocess import REPO, BotConfig, BotProcess, Memory
+from bench.botprocess import REPO, BotConfig, BotProcess, Memory, cpu_seconds
 from bench.fixtures import Fixtures, Outcome, Urls
 from bench.load import Sent, Slash, no_gc_pauses, succeeded
 from bench.results import CaseResult
@@ -54,6 +54,8 @@ class Drive:
 
     sent: list[Sent]
     outcomes: dict[str, Outcome]
+    server_cpu: float | None = None
+    """CPU seconds the server process used while the commands were sent and acknowledged."""
 
     @property
     def acks(self) -> list[float]:
@@ -185,17 +187,21 @@ class Stack:
             bot.url, self.secret, self.urls.slack_base, BENCH_USER, connections=connections
         )
 
-    async def drive(self, texts: list[str], concurrency: int, wait_seconds: float) -> Drive:
+    async def drive(
+        self, texts: list[str], concurrency: int, wait_seconds: float, server: int | None = None
+    ) -> Drive:
         """Send every command (bounded concurrency), then wait up to `wait_seconds` for every
-        outcome message."""
+        outcome message. `server`: the pid whose CPU time to measure while sending."""
         async with self.slash(concurrency) as slash:
             await slash.connect()
             with no_gc_pauses():
+                before = cpu_seconds(server) if server is not None else 0.0
                 sent = await slash.send_all(texts, concurrency)
+                used = cpu_seconds(server) - before if server is not None else None
         channels = [s.channel for s in sent]
         outcomes = await self.fixtures.outcomes_async(channels, wait_seconds)
         self._count(len(sent))
-        return Drive(sent, outcomes)
+        return Drive(sent, outcomes, used)
 
     async def one_by_one(self, slash: Slash, text: str, wait_seconds: float) -> Drive:
         """Send one command and wait for its outcome before returning."""

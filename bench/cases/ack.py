@@ -15,11 +15,21 @@ TARGET_CONCURRENCY = 50
 TARGET_P99_MS = 50.0
 
 
-async def _level(stack: Stack, plan: Plan, concurrency: int, result: CaseResult) -> None:
+def add_cpu(result: CaseResult, concurrency: int, seconds: float | None, acks: int) -> None:
+    """The server's CPU time per acknowledgement at this concurrency (its figure's key)."""
+    if seconds is not None and acks:
+        key = f"c{concurrency}_cpu_us_per_ack"
+        label = f"c={concurrency}: server CPU per ack"
+        result.add(key, label, round(seconds / acks * 1e6, 1), "µs")
+
+
+async def _level(
+    stack: Stack, plan: Plan, concurrency: int, result: CaseResult, server: int
+) -> None:
     await stack.drive(stack.mute_texts(plan.warmup), concurrency, plan.outcome_timeout)
     stack.fixtures.forget()
     drive = await stack.drive(
-        stack.mute_texts(plan.ack_commands), concurrency, plan.outcome_timeout
+        stack.mute_texts(plan.ack_commands), concurrency, plan.outcome_timeout, server
     )
     acks = latency_ms(drive.acks)
     for name in ("p50_ms", "p95_ms", "p99_ms"):
@@ -40,13 +50,14 @@ async def _level(stack: Stack, plan: Plan, concurrency: int, result: CaseResult)
         "ms",
     )
     result.add(f"c{concurrency}_failed", f"c={concurrency}: commands failed", drive.failures)
+    add_cpu(result, concurrency, drive.server_cpu, len(drive.sent))
 
 
 def run(stack: Stack, plan: Plan) -> CaseResult:
-    stack.bot(max_concurrency=1)
+    bot = stack.bot(max_concurrency=1)
     result = CaseResult("ack", TITLE)
     for concurrency in plan.ack_concurrency:
-        asyncio.run(_level(stack, plan, concurrency, result))
+        asyncio.run(_level(stack, plan, concurrency, result, bot.pid))
         stack.fixtures.forget()
     figures = {f.key: f.value for f in result.figures}
     p99 = figures.get(f"c{TARGET_CONCURRENCY}_p99_ms")
@@ -60,6 +71,9 @@ def run(stack: Stack, plan: Plan) -> CaseResult:
     result.notes.append(
         f"{plan.ack_commands} commands per level after {plan.warmup} warm-up; the bench sends the "
         "next command as soon as an ack returns, so the outcome messages queue behind the "
-        "node's concurrency cap (the 'outcome posted' row)."
+        "node's concurrency cap (the 'outcome posted' row). Server CPU per ack: the `pexbot "
+        "serve` process's CPU time (/proc, every thread) from the first command sent to the "
+        "last acknowledged, over the commands: it includes whatever the queued commands did "
+        "meanwhile."
     )
     return result

@@ -9,7 +9,7 @@ import asyncio
 import sys
 from dataclasses import replace
 
-from bench.botprocess import REPO, BotProcess
+from bench.botprocess import REPO, BotProcess, cpu_seconds
 from bench.cases import ack
 from bench.load import Slash, no_gc_pauses
 from bench.plan import Plan
@@ -32,7 +32,9 @@ async def _level(
         await slash.connect()
         await slash.send_all(stack.mute_texts(plan.warmup), concurrency)
         with no_gc_pauses():
+            before = cpu_seconds(bare.pid)
             sent = await slash.send_all(stack.mute_texts(plan.ack_commands), concurrency)
+            used = cpu_seconds(bare.pid) - before
     acks = latency_ms([s.ack_seconds for s in sent])
     for name in ("p50_ms", "p95_ms", "p99_ms"):
         result.add(
@@ -42,6 +44,7 @@ async def _level(
     last = max(s.sent_at + s.ack_seconds for s in sent)
     rate = round(len(sent) / (last - first), 1)
     result.add(f"c{concurrency}_acks_per_s", f"c={concurrency}: acks per second", rate, "/s")
+    ack.add_cpu(result, concurrency, used, len(sent))
 
 
 def _pexbot(stack: Stack, plan: Plan) -> dict[str, float]:
@@ -83,6 +86,15 @@ def run(stack: Stack, plan: Plan) -> CaseResult:
             f"≥ {LEAST_RATE:g}x",
             f"{ratio:.2f}x ({pexbot[rate]:g} / {figures[rate]:g} /s)",
             ratio >= LEAST_RATE,
+        )
+    cpu = f"c{LEVEL}_cpu_us_per_ack"
+    if isinstance(figures.get(cpu), float) and cpu in pexbot:
+        result.add(f"pexbot_{cpu}", f"pexbot: c={LEVEL}: server CPU per ack", pexbot[cpu], "µs")
+        result.add(
+            f"c{LEVEL}_cpu_ratio",
+            f"pexbot's server CPU per ack at c={LEVEL} / bare app's (a figure, not a target)",
+            round(pexbot[cpu] / float(figures[cpu]), 2),
+            "x",
         )
     result.notes.append(
         "The bare app runs right after pexbot's `ack` case of the same run, with the same "
