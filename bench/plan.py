@@ -37,7 +37,7 @@ class Plan:
     several_commands: int = 300
     several_concurrency: int = 8
     several_latency: float = 0.01
-    several_rounds: int = 2
+    several_rounds: int = 8
 
 
 QUICK = Plan(
