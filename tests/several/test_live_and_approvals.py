@@ -41,21 +41,24 @@ def with_policy(deployment: Deployment, policy: str) -> None:
     assert Path(deployment.env["PERMISSIONS_FILE"]) == deployment.folder / "permissions.yaml"
 
 
+def add_sink(http: httpx.Client, name: str, serve: Process) -> str:
+    """An event sink on the node that delivers to `serve`; its resource URI."""
+    body = {
+        "name": name,
+        "url": serve.url + "/pexip/events",
+        "username": EVENTS["PEXIP_EVENTS_USERNAME"],
+        "password": EVENTS["PEXIP_EVENTS_PASSWORD"],
+        "version": 2,
+    }
+    http.post(SINKS, json=body).raise_for_status()
+    found = http.get(SINKS).json()["objects"]
+    return str(next(sink["resource_uri"] for sink in found if sink["name"] == name))
+
+
 def sinks_to(simulator: Any, serves: list[Process]) -> None:
     """Every location's nodes deliver every event to each of these serves (one sink each)."""
     with httpx.Client(base_url=simulator.url, auth=simulator.auth) as http:
-        uris = []
-        for index, serve in enumerate(serves):
-            body = {
-                "name": f"pexbot-{index}",
-                "url": serve.url + "/pexip/events",
-                "username": EVENTS["PEXIP_EVENTS_USERNAME"],
-                "password": EVENTS["PEXIP_EVENTS_PASSWORD"],
-                "version": 2,
-            }
-            http.post(SINKS, json=body).raise_for_status()
-            found = http.get(SINKS).json()["objects"]
-            uris.append(next(s["resource_uri"] for s in found if s["name"] == body["name"]))
+        uris = [add_sink(http, f"pexbot-{index}", serve) for index, serve in enumerate(serves)]
         for location in http.get(LOCATIONS).json()["objects"]:
             http.patch(location["resource_uri"], json={"event_sinks": uris}).raise_for_status()
 
@@ -67,16 +70,7 @@ def sinks_by_location(simulator: Any, serves: dict[str, Process]) -> None:
             serve = serves.get(location["name"])
             if serve is None:
                 continue
-            body = {
-                "name": f"pexbot-{location['name']}",
-                "url": serve.url + "/pexip/events",
-                "username": EVENTS["PEXIP_EVENTS_USERNAME"],
-                "password": EVENTS["PEXIP_EVENTS_PASSWORD"],
-                "version": 2,
-            }
-            http.post(SINKS, json=body).raise_for_status()
-            sink = next(s for s in http.get(SINKS).json()["objects"] if s["name"] == body["name"])
-            patch = {"event_sinks": [sink["resource_uri"]]}
+            patch = {"event_sinks": [add_sink(http, f"pexbot-{location['name']}", serve)]}
             http.patch(location["resource_uri"], json=patch).raise_for_status()
 
 
