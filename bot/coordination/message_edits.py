@@ -9,6 +9,10 @@ with the state): an edit whose version is not above the last one sent for that m
 skipped (False), so a late or duplicated render cannot overwrite a newer one. The last version
 sent per message lives in `message_versions` in `DATABASE_URL` (a restart keeps it).
 
+Versions are kept while their message may still be edited: live messages forget theirs with
+their records (`bot.events.retention`); the others (approvals, dial progress) are deleted once
+untouched for `KEEP`, by whichever process edits next (at most once per `PRUNE_EVERY` each).
+
 `last_sent(key)` says which version was last sent and when, by any process: the live messages
 use it to keep to one edit a second per message across the deployment (`handlers.live`).
 
@@ -24,7 +28,8 @@ import logging
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from time import monotonic
 
 from sqlalchemy import BigInteger, String, delete, insert, select, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -36,6 +41,12 @@ log = logging.getLogger(__name__)
 
 SESSIONS = 4
 """Messages this process edits at the same moment on PostgreSQL (one session each)."""
+
+KEEP = timedelta(days=30)
+"""A message version untouched this long is deleted: no approval, dial or meeting message is
+edited again after a month (an approval expires within a day, a dial's message settles in
+minutes)."""
+PRUNE_EVERY = 3600.0
 
 
 class MessageEditError(Exception):
@@ -61,6 +72,7 @@ class MessageEdits(TableStore):
     def __init__(self, database_url_text: str) -> None:
         super().__init__(database_url_text, _Base.metadata, MessageVersion.__tablename__)
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._pruned_at: float | None = None
         self._sessions = (
             Sessions(database_url_text, SESSIONS, process_name("message-edits"))
             if is_postgres(database_url_text)
@@ -77,7 +89,16 @@ class MessageEdits(TableStore):
                 return False
             await send()
             await asyncio.to_thread(self._run, "written", self._store, key, version)
-            return True
+        await self._prune_now_and_then()
+        return True
+
+    async def _prune_now_and_then(self) -> None:
+        if self._pruned_at is not None and monotonic() - self._pruned_at < PRUNE_EVERY:
+            return
+        self._pruned_at = monotonic()
+        gone = await asyncio.to_thread(self._run, "written", self._prune, datetime.now(UTC) - KEEP)
+        if gone:
+            log.info("deleted %d message version(s) untouched for %d days", gone, KEEP.days)
 
     async def last_version(self, key: str) -> int | None:
         return await asyncio.to_thread(self._run, "read", self._last, key[:255])
@@ -135,6 +156,13 @@ class MessageEdits(TableStore):
     def _delete(self, keys: list[str]) -> None:
         with self._engine.begin() as connection:
             connection.execute(delete(MessageVersion).where(MessageVersion.key.in_(keys)))
+
+    def _prune(self, before: datetime) -> int:
+        with self._engine.begin() as connection:
+            done = connection.execute(
+                delete(MessageVersion).where(MessageVersion.updated_at < before)
+            )
+            return int(done.rowcount or 0)
 
     def _store(self, key: str, version: int) -> None:
         now = datetime.now(UTC)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import random
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy
+from sqlalchemy import update
 
-from bot.coordination.message_edits import MessageEdits
+from bot.coordination.message_edits import KEEP, MessageEdits, MessageVersion
+from bot.store.database import database_url
 
 
 class Message:
@@ -94,3 +98,31 @@ async def test_a_restarted_process_remembers_the_last_edit(db_url) -> None:
         assert not await after.edit("roster:C1:2.0", 6, Message().edit_to(6))
     finally:
         await after.close()
+
+
+async def test_versions_untouched_for_a_month_are_deleted_by_the_next_edit(db_url) -> None:
+    """Approvals and dials leave one version each; nothing else forgets them (live messages
+    do, with their records): a month later a process's next edit of any message deletes them."""
+    message = Message()
+    edits = MessageEdits(db_url)
+    try:
+        assert await edits.edit("approval:old", 2, message.edit_to(2))
+        assert await edits.edit("approval:recent", 2, message.edit_to(2))
+    finally:
+        await edits.close()
+    engine = sqlalchemy.create_engine(database_url(db_url))
+    with engine.begin() as connection:
+        connection.execute(
+            update(MessageVersion)
+            .where(MessageVersion.key == "approval:old")
+            .values(updated_at=datetime.now(UTC) - KEEP - timedelta(minutes=1))
+        )
+    engine.dispose()
+    edits = MessageEdits(db_url)  # a process started later (or restarted)
+    try:
+        assert await edits.edit("dial:new", 1, message.edit_to(1))
+        assert await edits.last_version("approval:old") is None
+        assert await edits.last_version("approval:recent") == 2
+        assert await edits.last_version("dial:new") == 1
+    finally:
+        await edits.close()
