@@ -21,7 +21,7 @@ class Plan:
     inflight_caps: tuple[int, ...] = (1, 5)
     inflight_latency: float = 0.01
     backup_size: int = GIB
-    backup_rounds: int = 2
+    backup_rounds: int = 4
     busy_samples: int = 200
     busy_backup_size: int = GIB
     busy_rounds: int = 20
