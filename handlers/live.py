@@ -315,7 +315,20 @@ class LiveMeetings:
                 await self._mark(await self._roster_key(conference, meeting, watch))
         if meeting.get("ended"):
             gone = [k for k in self.records.keys("p:") if self._of(k, conference)]
+            await self._still_waiting_at_the_end(gone, watches)
             await self.records.drop(*gone, *(f"{INTENT}{key[2:]}" for key in gone))
+
+    async def _still_waiting_at_the_end(self, people: list[str], watches: list[Watch]) -> None:
+        """The cards of guests the records still show waiting when their meeting ended (their
+        `participant_disconnected` was missed: real nodes lose some): they left before being
+        admitted, and the card says so, without buttons."""
+        for person in people:
+            for watch in watches:
+                key = f"m:lobby:{person[2:]}:{watch.channel}"
+                card = self.records.get(key)
+                if card is not None and card["status"] == "waiting":
+                    await self.records.put(key, {**card, "status": "left", "by": None})
+                    await self._mark(key)
 
     def _of(self, key: str, conference: str) -> bool:
         record = self.records.get(key)

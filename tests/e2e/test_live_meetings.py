@@ -146,6 +146,29 @@ def test_a_card_says_when_someone_was_admitted_elsewhere_or_left(
     edited(seen, left.ts, "Jo Leaver left the lobby of Board_Room before being admitted")
 
 
+def test_a_guest_still_waiting_when_the_meeting_ends_unseen_is_shown_as_gone(
+    live: Bot, simulator: Any, seen: Seen
+) -> None:
+    """Real nodes lose some `participant_disconnected` events: the meeting's end still closes
+    the cards of guests who were waiting, so nobody clicks Admit for someone long gone."""
+    simulator.control.event_delivery(lose=("participant_disconnected",))
+    simulator.control.arrive("board@example.com", "Pat Patient")
+    card = posted(seen, "Pat Patient is waiting to join Board_Room")
+    everyone = httpx.get(
+        simulator.url + "/api/admin/status/v1/participant/",
+        params={"conference": "Board_Room"},
+        auth=simulator.auth,
+    ).json()["objects"]
+    assert len(everyone) > 1  # the guest and the people in the room
+    for person in everyone:
+        node(simulator, "participant/disconnect", participant_id=person["id"])
+
+    posted(seen, "Board_Room has ended after")
+    edited(seen, card.ts, "Pat Patient left the lobby of Board_Room before being admitted")
+    assert not seen.buttons(latest(seen, card.ts))
+    assert len(cards(seen, "Pat Patient")) == 1
+
+
 def test_a_disconnect_from_the_card_says_by_whom(live: Bot, simulator: Any, seen: Seen) -> None:
     simulator.control.arrive("board@example.com", "Kim Unwanted")
     card = posted(seen, "Kim Unwanted is waiting")

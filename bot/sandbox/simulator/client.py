@@ -176,9 +176,12 @@ class SimulatorControl:
         answer = self._call("POST", "arrive", body)
         return str(answer["participant_id"])
 
-    def event_delivery(self, *, duplicate_every: int = 0, reverse: bool = False) -> dict[str, Any]:
-        """How events reach the sinks: every N-th twice, each batch newest first."""
-        body = {"duplicate_every": duplicate_every, "reverse": reverse}
+    def event_delivery(
+        self, *, duplicate_every: int = 0, reverse: bool = False, lose: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
+        """How events reach the sinks: every N-th twice, each batch newest first, the events
+        named in `lose` never."""
+        body = {"duplicate_every": duplicate_every, "reverse": reverse, "lose": list(lose)}
         result: dict[str, Any] = self._call("POST", "event_delivery", body)
         return result
 

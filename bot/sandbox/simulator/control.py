@@ -61,6 +61,7 @@ class DeliverySpec(_Spec):
 
     duplicate_every: int = Field(default=0, ge=0)
     reverse: bool = False
+    lose: tuple[str, ...] = ()
 
 
 class FaultSpec(_Spec):

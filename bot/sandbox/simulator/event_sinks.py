@@ -70,10 +70,13 @@ class Sink:
 @dataclass
 class Delivery:
     """Test options: `duplicate_every` N-th event delivered twice; `reverse` each tick's events
-    sent newest first (their `seq` unchanged, as a redelivery after a glitch would)."""
+    sent newest first (their `seq` unchanged, as a redelivery after a glitch would); events
+    named in `lose` never arrive (their `seq` is a gap), as a missed `participant_disconnected`
+    of a real node (real-node-facts: plan for missed ones)."""
 
     duplicate_every: int = 0
     reverse: bool = False
+    lose: tuple[str, ...] = ()
 
 
 @dataclass
@@ -254,6 +257,8 @@ class EventSinks:
             stream = self._stream(sender, sink_id)
             self._counter += 1
             envelope = self._envelope(sender, sink_id, stream, name, data)
+            if name in self.delivery.lose:
+                continue  # sent, and lost on the way
             stream.queue.append(envelope)
             every = self.delivery.duplicate_every
             if every and self._counter % every == 0:
