@@ -10,7 +10,7 @@ import logging
 from functools import partial
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck
+from slack_bolt.async_app import AsyncAck, AsyncBoltRequest
 from slack_bolt.error import BoltUnhandledRequestError
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
@@ -162,8 +162,14 @@ class Listeners:
             )
         )
 
-    async def slash(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await ack()
+    async def slash(self, request: AsyncBoltRequest) -> None:
+        """Takes Bolt's request alone (its context holds `ack` and `client`): Bolt builds a
+        listener's arguments by name for every request, each name checked against every
+        argument it offers, and this one runs for every command typed."""
+        context = request.context
+        await context.ack()
+        body: dict[str, Any] = request.body
+        client = context.client
         interaction = Interaction(
             user_id=str(body.get("user_id", "")),
             channel_id=body.get("channel_id"),
