@@ -122,11 +122,22 @@ class Listeners:
     """One instance per app; each method is a Bolt listener (arguments injected by name).
 
     A listener acknowledges, reads the payload and queues the command (`Services.commands`):
-    it returns at once, and what Bolt made for the request is freed while the command waits.
+    it returns at once, and what Bolt made for the request (its client too: `_lasting`) is
+    freed while the command waits.
     """
 
     def __init__(self, services: Services) -> None:
         self.services = services
+        self._clients: dict[tuple[str | None, Any], AsyncWebClient] = {}
+
+    def _lasting(self, client: AsyncWebClient) -> AsyncWebClient:
+        """The Web API client a queued command keeps: the first Bolt made for this token and
+        workspace, not its own request's. Bolt makes one per request (the app's token, session
+        and settings, the workspace as `team_id`); kept by each waiting command, they were ~3
+        objects more per command for the garbage collector, whose collections in a burst
+        stalled every acknowledgement in flight (bench/: the `baseline` case)."""
+        key = (client.token, client.default_params.get("team_id"))
+        return self._clients.setdefault(key, client)
 
     def _queue(self, command: Queued, *, at_once: bool = False) -> None:
         self.services.commands.submit(command, at_once=at_once)
@@ -143,6 +154,7 @@ class Listeners:
         """Record the command (before the listener returns, so before Slack hears it is
         acknowledged), then queue it: if this process dies, another finishes it. None: the
         `typed` text, read when its turn comes."""
+        client = self._lasting(client)
         journal = self.services.journal
         entry = None
         if journal is not None:
@@ -203,6 +215,7 @@ class Listeners:
         except StaleButton as exc:
             log.info("a click on a button this version cannot read (%s): %s", action_id, exc)
             interaction = from_action(body, source)
+            client = self._lasting(client)
             stale = partial(runner.stale_button, self.services, client, interaction, action_id)
             self._queue(stale)
             return
@@ -224,11 +237,12 @@ class Listeners:
         approve = action.get("action_id") == approvals.APPROVE
         ref = str(action.get("value", ""))[:32]
         interaction = from_action(body, "button")
+        client = self._lasting(client)
         self._queue(partial(runner.run_decision, self.services, client, interaction, ref, approve))
 
     async def cancel(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        self._queue(Replies(client, from_action(body, "button")).delete_source)
+        self._queue(Replies(self._lasting(client), from_action(body, "button")).delete_source)
 
     async def dial_submitted(
         self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient
@@ -305,6 +319,7 @@ class Listeners:
             )
             interaction = from_action(body, "button")
             action_id = str(actions[0].get("action_id", ""))
+            client = self._lasting(client)
             self._queue(partial(runner.stale_button, self.services, client, interaction, action_id))
         else:
             event = body.get("event")

@@ -116,7 +116,7 @@ class Once(TableStore):
         self._last_cleanup = 0.0
         self._loaded = not self._decides_here
         self._loading: asyncio.Future[None] | None = None
-        self._unwritten: list[_Claim] = []
+        self._unwritten: dict[str, float] = {}  # SQLite: key -> when it expires (monotonic)
         self._later: set[asyncio.Future[None]] = set()
 
     async def first(self, key: str, lifetime: float) -> bool:
@@ -126,10 +126,10 @@ class Once(TableStore):
             await self._load_earlier_claims()
         if not self._remember(key, lifetime):
             return False
-        claim = _Claim(key, datetime.now(UTC) + timedelta(seconds=lifetime))
         if self._decides_here:
-            self._write_later(claim)
+            self._write_later(key, time.monotonic() + lifetime)
             return True
+        claim = _Claim(key, datetime.now(UTC) + timedelta(seconds=lifetime))
         try:
             if self._loop_claims is None:
                 await self._writer.submit([claim])
@@ -224,10 +224,13 @@ class Once(TableStore):
     def _cleanup_due(self) -> bool:
         return time.monotonic() - self._last_cleanup > CLEANUP_SECONDS
 
-    def _write_later(self, claim: _Claim) -> None:
+    def _write_later(self, key: str, until: float) -> None:
         """SQLite: memory has decided; the row is written with the claims of the next
-        `WRITE_AFTER` seconds (or of the burst), in one transaction of the writer thread."""
-        self._unwritten.append(claim)
+        `WRITE_AFTER` seconds (or of the burst), in one transaction of the writer thread. Kept
+        till then as its key and deadline only: its date is worked out when written, not on the
+        acknowledgement's path, and a burst's claims leave no object each for the garbage
+        collector."""
+        self._unwritten[key] = until
         if len(self._unwritten) == 1:
             task = asyncio.ensure_future(self._write_soon())
             self._later.add(task)
@@ -238,7 +241,11 @@ class Once(TableStore):
         await asyncio.sleep(WRITE_AFTER)
         if self._quiet is not None:
             await self._quiet(deadline)
-        claims, self._unwritten = self._unwritten, []
+        waiting, self._unwritten = self._unwritten, {}
+        now, here = datetime.now(UTC), time.monotonic()
+        claims = [
+            _Claim(key, now + timedelta(seconds=until - here)) for key, until in waiting.items()
+        ]
         try:
             await self._writer.submit(claims)
         except OnceError as exc:

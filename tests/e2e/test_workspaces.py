@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bot.sandbox.simulator.seed import stable_id
-from tests.e2e.conftest import Seen, audited, node_commands
+from tests.e2e.conftest import Seen, audited, node_commands, wait_until
 from tests.fixtures.bot import ADMIN, CHANNEL, SIGNING_SECRET, TEAM, Bot, SlackClient
 
 FOREIGN = "T0EVILCORP"
@@ -131,3 +131,29 @@ def test_an_unknown_button_clicked_from_another_workspace_is_refused_not_explain
     assert "out of date" not in refused.text
     audited(bot, user=STRANGER_ABROAD, command="button", outcome="denied")
     assert simulator.control.stats()["requests_total"] == 0
+
+
+def test_each_workspace_is_answered_as_its_own_on_the_web_api(
+    bot_with: Callable[..., Bot],
+    seen: Seen,
+    slack_api: Any,
+    from_team: Callable[[Bot, str], SlackClient],
+) -> None:
+    """A queued command keeps one Web API client per workspace (not its request's): each
+    workspace's results still go out with its own team_id, in any order."""
+    bot = bot_with(SLACK_ALLOWED_TEAMS=f"{TEAM},T0PARTNER1")
+    partner = from_team(bot, "T0PARTNER1")
+
+    for team, send, word in (
+        ("T0PARTNER1", partner.command, "mute"),
+        (TEAM, bot.slack.command, "unmute"),
+        ("T0PARTNER1", partner.command, "mute"),
+    ):
+        before = len(slack_api.state.calls("chat.postMessage"))
+        send(f'{word} "Alice Parkes"', user=ADMIN)
+        posted = wait_until(
+            lambda since=before: slack_api.state.calls("chat.postMessage")[since:] or None,
+            what=f"the {word} result posted through the Web API",
+        )
+        assert f"{word}d Alice Parkes" in posted[0].params["text"]
+        assert [call.params.get("team_id") for call in posted] == [team]
