@@ -145,6 +145,103 @@ async def test_a_waiter_cancelled_in_the_queue_leaves_no_lock_behind(pg_url: str
         await second.close()
 
 
+async def test_a_process_with_requests_queued_does_not_keep_the_slot_from_another(
+    pg_url: str,
+) -> None:
+    """A holder hands its session to the next request of its process, which releases the slot
+    and queues again in one statement: another process already queued comes first."""
+    busy, other = SharedSlots(pg_url, 1), SharedSlots(pg_url, 1)
+    order: list[str] = []
+    first_in = asyncio.Event()
+
+    async def request(slots: SharedSlots, name: str) -> None:
+        async with slots.hold():
+            order.append(name)
+            first_in.set()
+            await asyncio.sleep(0.03)
+
+    try:
+        queued = [asyncio.create_task(request(busy, f"busy {n}")) for n in range(10)]
+        await first_in.wait()
+        await asyncio.sleep(0.005)  # `other` asks while `busy` holds, with 9 queued behind
+        await asyncio.wait_for(request(other, "other"), 2)
+        await asyncio.gather(*queued)
+    finally:
+        await busy.close()
+        await other.close()
+    assert order.index("other") <= 2, order
+    assert len(order) == 11
+
+
+async def test_a_killed_process_handing_its_slot_on_releases_it_at_once(
+    pg_url: str, other_process
+) -> None:
+    holder = start_python(
+        other_process,
+        f"""
+        import asyncio
+        from bot.coordination.node_slots import SharedSlots
+        async def request(slots, seconds):
+            async with slots.hold():
+                await asyncio.sleep(seconds)
+        async def main():
+            slots = SharedSlots({pg_url!r}, 1)
+            requests = [asyncio.create_task(request(slots, 0.1)) for _ in range(100)]
+            await asyncio.sleep(0.5)  # several handed on by now
+            print("ready", flush=True)
+            await asyncio.gather(*requests)
+        asyncio.run(main())
+        """,
+    )
+    here = SharedSlots(pg_url, 1)
+    try:
+        holder.send_signal(signal.SIGKILL)
+        started = time.monotonic()
+        async with asyncio.timeout(5), here.hold():
+            waited = time.monotonic() - started
+    finally:
+        await here.close()
+    assert waited < 2.0
+
+
+async def test_a_request_cancelled_as_the_slot_is_handed_to_it_passes_it_on(pg_url: str) -> None:
+    slots, other = SharedSlots(pg_url, 1), SharedSlots(pg_url, 1)
+    seen = InFlight()
+    try:
+        async with slots.hold():
+            handed = asyncio.create_task(seen.request(slots))
+            behind = asyncio.create_task(seen.request(slots))
+            await asyncio.sleep(0.05)  # both queued in this process
+        handed.cancel()  # handed the slot as this block ended, cancelled before it ran
+        await asyncio.wait_for(behind, 2)
+        assert handed.cancelled()
+        async with asyncio.timeout(2), other.hold():  # nothing left holding it
+            pass
+        async with asyncio.timeout(2), slots.hold():  # and this process's places are all back
+            pass
+    finally:
+        await slots.close()
+        await other.close()
+    assert (seen.done, seen.most) == (1, 1)
+
+
+async def test_a_request_cancelled_in_the_process_queue_loses_no_place(pg_url: str) -> None:
+    slots = SharedSlots(pg_url, 2)
+    seen = InFlight()
+    try:
+        holders = [asyncio.create_task(seen.request(slots, 0.1)) for _ in range(2)]
+        await asyncio.sleep(0.02)
+        cancelled = asyncio.create_task(seen.request(slots))
+        after = [asyncio.create_task(seen.request(slots)) for _ in range(4)]
+        await asyncio.sleep(0.02)
+        cancelled.cancel()
+        await asyncio.wait_for(asyncio.gather(*holders, *after), 5)
+        await asyncio.wait_for(asyncio.gather(*(seen.request(slots) for _ in range(2))), 2)
+    finally:
+        await slots.close()
+    assert (seen.done, seen.most) == (8, 2)
+
+
 def test_sqlite_keeps_the_cap_per_process(tmp_path) -> None:
     assert isinstance(node_slots(f"sqlite:///{tmp_path}/pexbot.db", 2), LocalSlots)
     assert isinstance(node_slots(None, 2), LocalSlots)
