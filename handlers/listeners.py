@@ -19,6 +19,7 @@ from bot.command_queue import Command as Queued
 from bot.services import Services
 from bot.slack.limits import OPTION_TEXT, OPTION_VALUE, OPTIONS, clip, units
 from bot.slack.replies import Interaction, Replies, Source
+from bot.store.once import DOOR_CLAIM
 from handlers import approvals, modals, recorded, runner
 from handlers.dialling import Dial
 from handlers.grammar import UsageError
@@ -118,6 +119,15 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+async def first_time() -> bool:
+    """False when the request being handled is a replay (its signature accepted before): then
+    nothing happens, and the HTTP door answers 401. Asked before anything a listener makes
+    happen; on PostgreSQL the door leaves the claim open (`DOOR_CLAIM`) so that a command's
+    record carries it (one round trip for both), and this decides it if nothing did."""
+    claim = DOOR_CLAIM.get()
+    return claim is None or await claim.won()
+
+
 class Listeners:
     """One instance per app; each method is a Bolt listener (arguments injected by name).
 
@@ -139,8 +149,10 @@ class Listeners:
         key = (client.token, client.default_params.get("team_id"))
         return self._clients.setdefault(key, client)
 
-    def _queue(self, command: Queued, *, at_once: bool = False) -> None:
-        self.services.commands.submit(command, at_once=at_once)
+    async def _queue(self, command: Queued, *, at_once: bool = False) -> None:
+        """Queue it, unless the request is a replay (`first_time`)."""
+        if await first_time():
+            self.services.commands.submit(command, at_once=at_once)
 
     async def _record_and_queue(
         self,
@@ -159,9 +171,11 @@ class Listeners:
         entry = None
         if journal is not None:
             entry = await journal.record(
-                recorded.KIND, recorded.payload(interaction, command, typed, confirmed)
+                recorded.KIND,
+                recorded.payload(interaction, command, typed, confirmed),
+                DOOR_CLAIM.get(),  # decided by the same write: one round trip for both
             )
-        self._queue(
+        await self._queue(
             partial(
                 recorded.run_recorded,
                 self.services,
@@ -197,7 +211,7 @@ class Listeners:
         command = runner.read(text, self.services.slash)
         if runner.opens_form(command):
             run = partial(runner.run, self.services, client, interaction, command, typed=text)
-            self._queue(run, at_once=True)
+            await self._queue(run, at_once=True)
             return
         await self._record_and_queue(client, interaction, command, typed=text)
 
@@ -217,7 +231,7 @@ class Listeners:
             interaction = from_action(body, source)
             client = self._lasting(client)
             stale = partial(runner.stale_button, self.services, client, interaction, action_id)
-            self._queue(stale)
+            await self._queue(stale)
             return
         refresh = None if clicked.refresh is None else encode(clicked.refresh)
         interaction = from_action(body, source, refresh)
@@ -226,7 +240,7 @@ class Listeners:
         command = clicked.command
         if command.opens_form:
             run = partial(runner.run, self.services, client, interaction, command)
-            self._queue(run, at_once=True)
+            await self._queue(run, at_once=True)
             return
         await self._record_and_queue(client, interaction, command, confirmed=confirmed)
 
@@ -238,11 +252,13 @@ class Listeners:
         ref = str(action.get("value", ""))[:32]
         interaction = from_action(body, "button")
         client = self._lasting(client)
-        self._queue(partial(runner.run_decision, self.services, client, interaction, ref, approve))
+        await self._queue(
+            partial(runner.run_decision, self.services, client, interaction, ref, approve)
+        )
 
     async def cancel(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        self._queue(Replies(self._lasting(client), from_action(body, "button")).delete_source)
+        await self._queue(Replies(self._lasting(client), from_action(body, "button")).delete_source)
 
     async def dial_submitted(
         self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient
@@ -253,7 +269,10 @@ class Listeners:
             command = modals.read_dial(body["view"], self.services.default_location, Dial)
         except modals.FormErrors as exc:
             await ack(response_action="errors", errors=exc.errors)
-            await runner.audit_invalid(self.services, interaction, "dial", "dial form", str(exc))
+            if await first_time():
+                await runner.audit_invalid(
+                    self.services, interaction, "dial", "dial form", str(exc)
+                )
             return
         await ack()
         await self._record_and_queue(client, interaction, command)
@@ -268,9 +287,10 @@ class Listeners:
             command = modals.read_transfer(body["view"], participant_id, Transfer)
         except modals.FormErrors as exc:
             await ack(response_action="errors", errors=exc.errors)
-            await runner.audit_invalid(
-                self.services, interaction, "transfer", "transfer form", str(exc)
-            )
+            if await first_time():
+                await runner.audit_invalid(
+                    self.services, interaction, "transfer", "transfer form", str(exc)
+                )
             return
         await ack()
         await self._record_and_queue(client, interaction, command)
@@ -320,7 +340,9 @@ class Listeners:
             interaction = from_action(body, "button")
             action_id = str(actions[0].get("action_id", ""))
             client = self._lasting(client)
-            self._queue(partial(runner.stale_button, self.services, client, interaction, action_id))
+            await self._queue(
+                partial(runner.stale_button, self.services, client, interaction, action_id)
+            )
         else:
             event = body.get("event")
             detail = event.get("type") if isinstance(event, dict) else body.get("command")

@@ -58,6 +58,7 @@ from bot.coordination.presence import CHANNEL, Presence
 from bot.coordination.sessions import Namespace, PgSession, Sessions, process_name
 from bot.store.database import TableStore, UTCDateTime
 from bot.store.group_commit import GroupCommit
+from bot.store.once import Claim, SeenOnce
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,8 @@ class _Record:
     payload: str
     owner: int
     id: int = 0
+    claim: Claim | None = None
+    """The request's replay claim, written with the record (which goes in only if it wins)."""
 
 
 _current: contextvars.ContextVar[Entry | None] = contextvars.ContextVar(
@@ -155,10 +158,18 @@ class Journal(TableStore):
         if self._engine.dialect.name == "postgresql":
             self._on_loop = _OnLoop(self, database_url_text)
 
-    async def record(self, kind: str, payload: dict[str, Any]) -> Entry | None:
+    async def record(
+        self, kind: str, payload: dict[str, Any], claim: Claim | None = None
+    ) -> Entry | None:
         """Record a command as acknowledged; None (logged) if the database failed: the
-        command still runs, it is only not protected against this process dying."""
+        command still runs, it is only not protected against this process dying.
+
+        `claim`, the request's replay claim still open (PostgreSQL), is written in the same
+        statement, one round trip for both: if it loses (a replay), nothing is recorded and
+        None is returned (the caller asks `claim.won()`, answered without another write)."""
         row = _Record(kind, json.dumps(payload, separators=(",", ":")), self.presence.owner)
+        if claim is not None and claim.open and self._on_loop is not None:
+            row.claim = claim
         try:
             if self._on_loop is None:
                 await self._records.submit(row)
@@ -168,6 +179,8 @@ class Journal(TableStore):
                 await self._on_loop.records.submit(row)
         except JournalError as exc:
             log.error("a command was acknowledged but not recorded: %s", exc)
+            return None
+        if row.id == 0:  # its claim lost: a replay
             return None
         return Entry(row.id, kind, payload)
 
@@ -338,15 +351,40 @@ class _OnLoop:
 
     async def _insert(self, session: PgSession, rows: list[_Record]) -> None:
         """The rows go in in order (ORDER BY the ordinal), so their ids, from one sequence,
-        ascend in the rows' order."""
+        ascend in the rows' order. Rows carrying a replay claim: the claims are inserted by
+        the same statement (`seen_once`, as `bot.store.once` does), and such a row only if
+        its claim won. A claim is decided here only once the statement succeeded: a batch
+        that fails is written again one row at a time."""
+        claims = [row.claim for row in rows if row.claim is not None]
+        now = datetime.now(UTC)
         values = (
             [row.owner for row in rows],
             [row.kind for row in rows],
             [row.payload for row in rows],
         )
-        found = await self._fetch(session, _INSERT_IN_ORDER, (QUEUED, datetime.now(UTC), *values))
-        for row, new_id in zip(rows, sorted(int(one[0]) for one in found), strict=True):
+        if not claims:
+            found = await self._fetch(session, _INSERT_IN_ORDER, (QUEUED, now, *values))
+            for row, new_id in zip(rows, sorted(int(one[0]) for one in found), strict=True):
+                row.id = new_id
+            return
+        keys = [claim.key for claim in claims]
+        params = (
+            keys,
+            [claim.expires_at for claim in claims],
+            now,
+            QUEUED,
+            now,
+            *values,
+            [None if row.claim is None else row.claim.key for row in rows],
+        )
+        found = await self._fetch(session, _CLAIM_AND_INSERT, params)
+        won = {str(key) for key, new_id in found if key is not None}
+        kept = [row for row in rows if row.claim is None or row.claim.key in won]
+        ids = sorted(int(new_id) for key, new_id in found if new_id is not None)
+        for row, new_id in zip(kept, ids, strict=True):
             row.id = new_id
+        for claim in claims:
+            claim.decided(claim.key in won)
 
     async def _mark(self, session: PgSession, marks: list[_Mark]) -> None:
         """Compare-and-set on owner and state. A record this process already marked counts
@@ -382,6 +420,24 @@ _INSERT_IN_ORDER = (
     " SELECT r.owner, %s::text, r.kind, r.payload, %s::timestamptz"
     " FROM unnest(%s::bigint[], %s::text[], %s::text[])"
     " WITH ORDINALITY AS r(owner, kind, payload, n) ORDER BY r.n RETURNING id"
+)
+
+# The replay claims (`bot.store.once`: a new key, or an expired one renewed) and the records in
+# one statement, atomic: a record goes in only if its claim won. Rows: (claimed key, NULL) per
+# claim that won, (NULL, id) per record.
+_CLAIM_AND_INSERT = (
+    "WITH won AS ("
+    f" INSERT INTO {SeenOnce.__tablename__} (key, expires_at)"
+    " SELECT * FROM unnest(%s::varchar[], %s::timestamptz[])"
+    " ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at"
+    f" WHERE {SeenOnce.__tablename__}.expires_at <= %s RETURNING key),"
+    " recorded AS ("
+    f" INSERT INTO {_TABLE} (owner, state, kind, payload, recorded_at)"
+    " SELECT r.owner, %s::text, r.kind, r.payload, %s::timestamptz"
+    " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::varchar[])"
+    " WITH ORDINALITY AS r(owner, kind, payload, claim, n)"
+    " WHERE r.claim IS NULL OR r.claim IN (SELECT key FROM won) ORDER BY r.n RETURNING id)"
+    " SELECT key, NULL::bigint FROM won UNION ALL SELECT NULL, id FROM recorded"
 )
 
 

@@ -7,7 +7,10 @@ A request to /slack/events is checked here before Bolt sees it (Bolt raises, and
 some of what anyone may send): without a valid signature within five minutes, 401; signed but
 not shaped like a Slack payload (`bot.slack.envelope`), 400; a signature accepted before (a
 replay: `bot.store.once`, across every process sharing a PostgreSQL DATABASE_URL), 401. Either
-way nothing runs, and a warning is logged. Every request is counted open at the door until
+way nothing runs, and a warning is logged. On PostgreSQL the replay claim is decided with the
+command's record, in the same round trip (`DOOR_CLAIM`, `Journal.record`): Bolt reads the
+request meanwhile, and whatever else it would make happen waits for the claim first
+(`handlers.listeners.first_time`); a replay is answered 401 all the same. Every request is counted open at the door until
 answered (`AtTheDoor`): queued commands give way to it (`bot.command_queue`). Uvicorn's access
 log (a line per request) is on only at LOG_LEVEL=DEBUG.
 
@@ -45,6 +48,7 @@ from bot.health.exposition import CONTENT_TYPE_LATEST, exposition, render
 from bot.slack import envelope
 from bot.slack.body_limit import BodyLimit
 from bot.slack.socket_mode import Envelopes, SocketModeLink
+from bot.store.once import DOOR_CLAIM, Claim
 
 log = logging.getLogger(__name__)
 
@@ -77,13 +81,26 @@ def http_app(runtime: Runtime) -> Starlette:
         except envelope.Malformed as exc:
             log.warning("refused a signed request that is not a Slack payload: %s", exc)
             return JSONResponse({"error": "malformed payload"}, status_code=400)
-        if verifier is not None and await _replayed(runtime, headers, bolt_request.body):
+        claim = None  # PostgreSQL: left open, decided with the command's record (`DOOR_CLAIM`)
+        if verifier is not None and _carried(runtime):
+            claim = await _claim(runtime, headers, bolt_request.body)
+            replayed = claim is not None and not claim.open and not await claim.won()
+        else:  # SQLite: this process's memory decides at once, with no object kept per claim
+            replayed = verifier is not None and await _replayed(runtime, headers, bolt_request.body)
+        if not replayed:
+            token = DOOR_CLAIM.set(claim)
+            try:
+                response = await runtime.bolt.async_dispatch(bolt_request)
+            finally:
+                DOOR_CLAIM.reset(token)
+            replayed = claim is not None and not await claim.won()
+        if replayed:
             log.warning(
                 "refused a replayed Slack request (its signature was accepted before) from %s",
                 request.client.host if request.client else "an unknown address",
             )
             return JSONResponse({"error": "invalid request"}, status_code=401)
-        return to_starlette_response(await runtime.bolt.async_dispatch(bolt_request))
+        return to_starlette_response(response)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "mode": "http"})
@@ -137,15 +154,37 @@ class AtTheDoor:
             self.door.leave()
 
 
+def _exempt(payload: dict[str, Any]) -> bool:
+    """Options requests are exempt from the replay check: they change nothing, and Slack sends
+    the same body twice in a second when someone types, deletes and retypes (no id or
+    timestamp in it tells them apart)."""
+    return payload.get("type") == "block_suggestion"
+
+
 async def _replayed(runtime: Runtime, headers: dict[str, str], payload: dict[str, Any]) -> bool:
-    """Was this signature accepted before (by any process sharing a PostgreSQL DATABASE_URL; by
-    this serve, or its last run, on SQLite)? Options
-    requests are exempt: they change nothing, and Slack sends the same body twice in a second
-    when someone types, deletes and retypes (no id or timestamp in it tells them apart)."""
-    if payload.get("type") == "block_suggestion":
+    """Was this signature accepted before (by this serve, or its last run, on SQLite)?"""
+    if _exempt(payload):
         return False
     signature = headers.get("x-slack-signature", "")
     return not await runtime.once.first(f"signature:{signature}", REPLAY_WINDOW)
+
+
+async def _claim(
+    runtime: Runtime, headers: dict[str, str], payload: dict[str, Any]
+) -> Claim | None:
+    """This signature, claimed across every process sharing a PostgreSQL DATABASE_URL; None
+    for what is exempt."""
+    if _exempt(payload):
+        return None
+    signature = headers.get("x-slack-signature", "")
+    return await runtime.once.claim(f"signature:{signature}", REPLAY_WINDOW)
+
+
+def _carried(runtime: Runtime) -> bool:
+    """PostgreSQL: the claim is decided in the same round trip as the command's record (the
+    two writes on an acknowledgement's path in one); whatever else the request makes happen
+    waits for it first (`handlers.listeners`)."""
+    return runtime.once.carried and runtime.services.journal is not None
 
 
 def pexip_events_route(runtime: Runtime) -> Route:

@@ -13,7 +13,9 @@ logged, and only other processes' claims go unseen). Beyond that, it depends on 
 - PostgreSQL (any number of `serve`): the database decides. The insert that creates the row is
   the claim, and an insert that finds it already there (insert-or-ignore) is a repeat. Claims
   made while a write is under way are written together, on the event loop, one statement a
-  batch (`bot.coordination.loop_batch`).
+  batch (`bot.coordination.loop_batch`). `claim` leaves the decision open, so that a write of
+  the same moment carries it: a Slack command's replay claim goes in with the command's record
+  (`bot.coordination.journal`), one round trip on the acknowledgement's path instead of two.
 - SQLite (one `serve` owns the file, INTERFACE §10): this process's memory decides, loaded from
   the table when it first asks (so a restart still refuses what the last run accepted), and
   its claims are written to the table in batches, `WRITE_AFTER` seconds after the first of
@@ -30,6 +32,7 @@ logged, and only other processes' claims go unseen). Beyond that, it depends on 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 import time
@@ -87,6 +90,42 @@ class _Claim:
     first: bool = False
 
 
+class Claim:
+    """A key claimed (`Once.claim`), decided once: by a write that carried it (`decided`), or
+    written alone when `won` is first awaited."""
+
+    def __init__(
+        self, once: Once, key: str, expires_at: datetime, first: bool | None = None
+    ) -> None:
+        self.key = key
+        self.expires_at = expires_at
+        self._once = once
+        self._first = first
+
+    @property
+    def open(self) -> bool:
+        """Not decided yet: a write may carry it."""
+        return self._first is None
+
+    def decided(self, first: bool) -> None:
+        """A write carried it: `first` says whether it won."""
+        self._first = first
+
+    async def won(self) -> bool:
+        """True if nobody had claimed the key (unexpired) before."""
+        if self._first is None:
+            self._first = await self._once._decide(self)
+        return self._first
+
+
+DOOR_CLAIM: contextvars.ContextVar[Claim | None] = contextvars.ContextVar(
+    "pexbot_door_claim", default=None
+)
+"""The replay claim of the Slack request being handled (`bot.slack.server`), while PostgreSQL
+decides it: whatever the request makes happen waits for `won` (a replay does nothing), and a
+command's record carries it (`Journal.record`), one round trip for both."""
+
+
 class Once(TableStore):
     """The `seen_once` table in `database_url`; see the module docstring."""
 
@@ -141,6 +180,60 @@ class Once(TableStore):
             log.error("%s; %s judged on this process's own memory only", exc, _kind(key))
             return True
         return claim.first
+
+    async def claim(self, key: str, lifetime: float) -> Claim:
+        """`first`, in two steps, for PostgreSQL (`carried`): the claim now, decided when `won`
+        is awaited, or before by a write that carries it. A key this process holds is decided
+        at once."""
+        key = key[:255]
+        if not self._loaded:
+            await self._load_earlier_claims()
+        expires_at = datetime.now(UTC) + timedelta(seconds=lifetime)
+        if not self._remember(key, lifetime):
+            return Claim(self, key, expires_at, first=False)
+        if self._loop_claims is not None and self._cleanup_due():
+            self._clean_up_soon()
+        return Claim(self, key, expires_at)
+
+    @property
+    def carried(self) -> bool:
+        """PostgreSQL: a claim may be written by another statement in the same database (the
+        command's record, `bot.coordination.journal`), in one round trip with it."""
+        return self._loop_claims is not None
+
+    async def _decide(self, claim: Claim) -> bool:
+        """A claim (`claim`) written alone."""
+        if self._decides_here:
+            remaining = (claim.expires_at - datetime.now(UTC)).total_seconds()
+            self._write_later(claim.key, time.monotonic() + remaining)
+            return True
+        write = _Claim(claim.key, claim.expires_at)
+        try:
+            if self._loop_claims is None:
+                await self._writer.submit([write])
+            else:
+                if not self._schema_ready:
+                    await asyncio.to_thread(self.prepare)
+                await self._loop_claims.submit(write)
+        except OnceError as exc:
+            log.error("%s; %s judged on this process's own memory only", exc, _kind(claim.key))
+            return True
+        return write.first
+
+    def _clean_up_soon(self) -> None:
+        """PostgreSQL: the expired rows deleted now, off the acknowledgement's path (claims
+        carried by other writes do not pass `_claim_on_loop`, which also does it)."""
+        self._last_cleanup = time.monotonic()
+        task = asyncio.ensure_future(self._clean_up_on_loop())
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
+
+    async def _clean_up_on_loop(self) -> None:
+        try:
+            async with self._sessions.session() as session:
+                await session.execute(_CLEANUP_SQL, (datetime.now(UTC),))
+        except psycopg.Error as exc:
+            log.warning("%s: expired rows not deleted: %s", self.what, self._error(exc))
 
     async def _claim_on_loop(self, session: PgSession, claims: list[_Claim]) -> None:
         """PostgreSQL: the batch's claims in one statement (atomic), in autocommit: one round

@@ -4,6 +4,7 @@ them: queued ones to run again, ones that may have reached the node to report as
 from __future__ import annotations
 
 import asyncio
+import secrets
 import signal
 from collections.abc import AsyncIterator
 
@@ -11,6 +12,8 @@ import pytest
 
 from bot.coordination.journal import QUEUED, SENDING, Entry, Journal, TakenOver, running
 from bot.coordination.presence import LocalPresence, SharedPresence
+from bot.coordination.sessions import connect
+from bot.store.once import Once
 from tests.coordination.conftest import start_python
 
 pytestmark = pytest.mark.postgres
@@ -188,3 +191,39 @@ async def test_changes_marked_together_stop_only_the_one_taken_over(pg_url: str)
     finally:
         await stop(slow)
         await stop(there)
+
+
+async def recorded_count(url: str) -> int:
+    async with await connect(url, "pexbot test") as session:
+        cursor = await session.execute("SELECT count(*) FROM pending_commands")
+        row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def test_a_record_carries_its_replay_claim_and_goes_in_only_if_it_won(
+    pg_url: str, here: Journal
+) -> None:
+    """The two writes of an acknowledgement in one: the request's replay claim, decided by the
+    statement that records the command; a replay (the same signature at another process) is
+    not recorded, and is known as one without another write."""
+    key = f"signature:{secrets.token_hex(16)}"
+    mine, elsewhere = Once(pg_url), Once(pg_url)
+    await asyncio.to_thread(mine.prepare)
+    try:
+        first = await mine.claim(key, 60)
+        assert first.open
+        entry = await here.record("command", {"text": "mute alice"}, first)
+        assert entry is not None
+        assert not first.open
+        assert await first.won()
+        replay = await elsewhere.claim(key, 60)
+        assert await here.record("command", {"text": "mute alice"}, replay) is None
+        assert not replay.open
+        assert not await replay.won()
+        assert not await elsewhere.first(key, 60)
+        assert await recorded_count(pg_url) == 1
+    finally:
+        for once in (mine, elsewhere):
+            await once.close_sessions()
+            once.close()

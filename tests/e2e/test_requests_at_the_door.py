@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 import pytest
@@ -157,6 +157,33 @@ def test_a_request_replayed_to_another_process_is_refused(
     first = httpx.post(one.url + "/slack/events", content=body, headers=headers, timeout=5)
     replay = httpx.post(other.url + "/slack/events", content=body, headers=headers, timeout=5)
     assert (first.status_code, replay.status_code) == (200, 401)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("text", ["lock VMR_2", "dial"], ids=["recorded", "opens a form"])
+def test_a_request_replayed_to_another_process_does_nothing_there(
+    bot_with: Callable[..., Bot], simulator: Any, slack_api: Any, text: str
+) -> None:
+    """On PostgreSQL the replay claim is decided with the command's record, or, for what is
+    not recorded (a form opens at once), before it happens: a replay does nothing either way."""
+    url = os.environ.get("PEXBOT_TEST_POSTGRES_URL", "")
+    if not url:
+        pytest.skip('PEXBOT_TEST_POSTGRES_URL is not set (eval "$(bash .ci/postgres.sh)")')
+    one, other = bot_with(DATABASE_URL=url), bot_with(DATABASE_URL=url)
+    fields = {"text": text, "trigger_id": f"trigger-{time.time()}"}  # a fresh signature
+    body = urlencode({**dict(parse_qsl(_command_body(text).decode())), **fields})
+    headers = _signed_headers(body)
+    first = httpx.post(one.url + "/slack/events", content=body, headers=headers, timeout=5)
+    replay = httpx.post(other.url + "/slack/events", content=body, headers=headers, timeout=5)
+    assert (first.status_code, replay.status_code) == (200, 401)
+    if text == "dial":
+        wait_until(lambda: slack_api.state.calls("views.open"), 5, "the form")
+        time.sleep(0.5)
+        assert len(slack_api.state.calls("views.open")) == 1
+    else:
+        wait_until(lambda: node_commands(simulator, "conference/lock"), 5, "the lock")
+        time.sleep(0.5)
+        assert len(node_commands(simulator, "conference/lock")) == 1
 
 
 def test_a_request_replayed_after_a_restart_is_refused(
