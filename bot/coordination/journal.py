@@ -167,6 +167,8 @@ class Journal(TableStore):
         `claim`, the request's replay claim still open (PostgreSQL), is written in the same
         statement, one round trip for both: if it loses (a replay), nothing is recorded and
         None is returned (the caller asks `claim.won()`, answered without another write)."""
+        if claim is not None and not claim.open and not await claim.won():
+            return None  # a replay: nothing to record
         row = _Record(kind, json.dumps(payload, separators=(",", ":")), self.presence.owner)
         if claim is not None and claim.open and self._on_loop is not None:
             row.claim = claim

@@ -10,9 +10,9 @@ replay: `bot.store.once`, across every process sharing a PostgreSQL DATABASE_URL
 way nothing runs, and a warning is logged. On PostgreSQL the replay claim is decided with the
 command's record, in the same round trip (`DOOR_CLAIM`, `Journal.record`): Bolt reads the
 request meanwhile, and whatever else it would make happen waits for the claim first
-(`handlers.listeners.first_time`); a replay is answered 401 all the same. Every request is counted open at the door until
-answered (`AtTheDoor`): queued commands give way to it (`bot.command_queue`). Uvicorn's access
-log (a line per request) is on only at LOG_LEVEL=DEBUG.
+(`handlers.listeners.first_time`); a replay is answered 401 all the same. Every request is
+counted open at the door until answered (`AtTheDoor`): queued commands give way to it
+(`bot.command_queue`). Uvicorn's access log (a line per request) is on only at LOG_LEVEL=DEBUG.
 
 Socket Mode is `bot.slack.socket_mode`; SIGTERM (or SIGINT) stops it taking envelopes and
 finishes the acknowledged ones, as uvicorn does for HTTP mode.
