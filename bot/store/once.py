@@ -168,18 +168,7 @@ class Once(TableStore):
         if self._decides_here:
             self._write_later(key, time.monotonic() + lifetime)
             return True
-        claim = _Claim(key, datetime.now(UTC) + timedelta(seconds=lifetime))
-        try:
-            if self._loop_claims is None:
-                await self._writer.submit([claim])
-            else:
-                if not self._schema_ready:
-                    await asyncio.to_thread(self.prepare)
-                await self._loop_claims.submit(claim)
-        except OnceError as exc:
-            log.error("%s; %s judged on this process's own memory only", exc, _kind(key))
-            return True
-        return claim.first
+        return await self._write_now(_Claim(key, datetime.now(UTC) + timedelta(seconds=lifetime)))
 
     async def claim(self, key: str, lifetime: float) -> Claim:
         """`first`, in two steps, for PostgreSQL (`carried`): the claim now, decided when `won`
@@ -207,18 +196,23 @@ class Once(TableStore):
             remaining = (claim.expires_at - datetime.now(UTC)).total_seconds()
             self._write_later(claim.key, time.monotonic() + remaining)
             return True
-        write = _Claim(claim.key, claim.expires_at)
+        return await self._write_now(_Claim(claim.key, claim.expires_at))
+
+    async def _write_now(self, claim: _Claim) -> bool:
+        """The claim's row written now, where the database decides (PostgreSQL: in the event
+        loop's batch); whether it was the first. When the table cannot be written, this
+        process's memory alone decides."""
         try:
             if self._loop_claims is None:
-                await self._writer.submit([write])
+                await self._writer.submit([claim])
             else:
                 if not self._schema_ready:
                     await asyncio.to_thread(self.prepare)
-                await self._loop_claims.submit(write)
+                await self._loop_claims.submit(claim)
         except OnceError as exc:
             log.error("%s; %s judged on this process's own memory only", exc, _kind(claim.key))
             return True
-        return write.first
+        return claim.first
 
     def _clean_up_soon(self) -> None:
         """PostgreSQL: the expired rows deleted now, off the acknowledgement's path (claims
