@@ -58,7 +58,7 @@ from bot.coordination.presence import CHANNEL, Presence
 from bot.coordination.sessions import Namespace, PgSession, Sessions, process_name
 from bot.store.database import TableStore, UTCDateTime
 from bot.store.group_commit import GroupCommit
-from bot.store.once import Claim, SeenOnce
+from bot.store.once import CLAIM_SQL, Claim
 
 log = logging.getLogger(__name__)
 
@@ -424,15 +424,11 @@ _INSERT_IN_ORDER = (
     " WITH ORDINALITY AS r(owner, kind, payload, n) ORDER BY r.n RETURNING id"
 )
 
-# The replay claims (`bot.store.once`: a new key, or an expired one renewed) and the records in
-# one statement, atomic: a record goes in only if its claim won. Rows: (claimed key, NULL) per
-# claim that won, (NULL, id) per record.
+# The replay claims (`bot.store.once.CLAIM_SQL`: a new key, or an expired one renewed) and the
+# records in one statement, atomic: a record goes in only if its claim won. Rows: (claimed key,
+# NULL) per claim that won, (NULL, id) per record.
 _CLAIM_AND_INSERT = (
-    "WITH won AS ("
-    f" INSERT INTO {SeenOnce.__tablename__} (key, expires_at)"
-    " SELECT * FROM unnest(%s::varchar[], %s::timestamptz[])"
-    " ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at"
-    f" WHERE {SeenOnce.__tablename__}.expires_at <= %s RETURNING key),"
+    f"WITH won AS ({CLAIM_SQL}),"
     " recorded AS ("
     f" INSERT INTO {_TABLE} (owner, state, kind, payload, recorded_at)"
     " SELECT r.owner, %s::text, r.kind, r.payload, %s::timestamptz"

@@ -165,8 +165,7 @@ async def _replayed(runtime: Runtime, headers: dict[str, str], payload: dict[str
     """Was this signature accepted before (by this serve, or its last run, on SQLite)?"""
     if _exempt(payload):
         return False
-    signature = headers.get("x-slack-signature", "")
-    return not await runtime.once.first(f"signature:{signature}", REPLAY_WINDOW)
+    return not await runtime.once.first(_replay_key(headers), REPLAY_WINDOW)
 
 
 async def _claim(
@@ -176,8 +175,11 @@ async def _claim(
     for what is exempt."""
     if _exempt(payload):
         return None
-    signature = headers.get("x-slack-signature", "")
-    return await runtime.once.claim(f"signature:{signature}", REPLAY_WINDOW)
+    return await runtime.once.claim(_replay_key(headers), REPLAY_WINDOW)
+
+
+def _replay_key(headers: dict[str, str]) -> str:
+    return f"signature:{headers.get('x-slack-signature', '')}"
 
 
 def _carried(runtime: Runtime) -> bool:

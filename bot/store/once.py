@@ -243,7 +243,7 @@ class Once(TableStore):
             self._last_cleanup = time.monotonic()
         unique = list(first_of.values())
         cursor = await session.execute(
-            _CLAIM_SQL, ([c.key for c in unique], [c.expires_at for c in unique], now)
+            CLAIM_SQL, ([c.key for c in unique], [c.expires_at for c in unique], now)
         )
         won = {str(row[0]) for row in await cursor.fetchall()}
         for claim in claims:
@@ -452,12 +452,14 @@ _EXPIRED_KEY = delete(SeenOnce).where(
 )
 
 
-_CLAIM_SQL = (
+CLAIM_SQL = (
     f"INSERT INTO {SeenOnce.__tablename__} (key, expires_at)"
     " SELECT * FROM unnest(%s::varchar[], %s::timestamptz[])"
     " ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at"
     f" WHERE {SeenOnce.__tablename__}.expires_at <= %s RETURNING key"
 )
+"""PostgreSQL: claim the keys (%s: keys, their expiry, now), a new key or an expired one renewed;
+returns the keys that won. Also written by the command's record (`bot.coordination.journal`)."""
 _CLEANUP_SQL = f"DELETE FROM {SeenOnce.__tablename__} WHERE expires_at <= %s"
 
 
