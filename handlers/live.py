@@ -319,16 +319,16 @@ class LiveMeetings:
             await self.records.drop(*gone, *(f"{INTENT}{key[2:]}" for key in gone))
 
     async def _still_waiting_at_the_end(self, people: list[str], watches: list[Watch]) -> None:
-        """The cards of guests the records still show waiting when their meeting ended (their
-        `participant_disconnected` was missed: real nodes lose some): they left before being
-        admitted, and the card says so, without buttons."""
-        for person in people:
+        """The people of a meeting that ended are gone, whether or not their
+        `participant_disconnected` came (real nodes lose some): a lobby card still waiting
+        says so as for a disconnect event (`_lobby`), without buttons."""
+        for key in people:
+            participant = self.records.get(key)
+            if participant is None:
+                continue
             for watch in watches:
-                key = f"m:lobby:{person[2:]}:{watch.channel}"
-                card = self.records.get(key)
-                if card is not None and card["status"] == "waiting":
-                    await self.records.put(key, {**card, "status": "left", "by": None})
-                    await self._mark(key)
+                if "lobby" in watch.show:
+                    await self._lobby(key[2:], {**participant, "gone": True}, watch)
 
     def _of(self, key: str, conference: str) -> bool:
         record = self.records.get(key)
