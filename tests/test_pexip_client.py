@@ -479,6 +479,26 @@ async def test_truncated_download_leaves_no_file(
     assert list(tmp_path.iterdir()) == []
 
 
+async def test_a_download_the_disk_refuses_partway_fails_and_leaves_no_file(
+    client: PexipClient, simulator: Any, tmp_path: Path
+) -> None:
+    """A full disk mid-file (here a file-size limit: the write fails with EFBIG after 1 MiB of
+    a 3 MiB backup) is the file's error, raised to the caller, and no part file stays."""
+    import errno
+    import resource
+
+    backup = simulator.control.add_backup(3 * 1024 * 1024)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1024 * 1024, hard))
+    try:
+        with pytest.raises(OSError) as failure:
+            await backups.download_backup(client, backup["filename"], tmp_path / "b.tar.gpg")
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert failure.value.errno == errno.EFBIG
+    assert list(tmp_path.iterdir()) == []
+
+
 # The download has a connection of its own: the same checks and the same errors as every other
 # request.
 

@@ -5,22 +5,23 @@ copy computing the SHA-256 as it goes, a plain httpx stream into a file, and the
 hashed as it goes (what the checksum alone costs). Verifying is part of the work, so the target's
 raw copy is the faster of the two that also compute the SHA-256.
 
-Each round takes the copies in an order of its own (`ORDERS`): a copy's speed depends on the
-one just before it. Measured on the 2-core machine (bench/README.md, the backup download), the
-hashed socket copy took 2.5-3.9 s per GiB right after the hashed httpx copy and 1.1-1.6 s right
-after another hashed socket copy, the extra being the kernel's time (sys 2.6-3.0 s against
-0.5-0.7 s). In one fixed order the copy after the hashed httpx copy (download_backup) always
-paid it. Peak RSS growth is the child's
-VmHWM during the download minus its VmRSS just before (VmHWM reset through
-/proc/self/clear_refs). CPU time is the child's, start-up included (the same imports for every
-copy): on a shared 2-core machine it moves far less from run to run than the speed does."""
+Every copy starts from the same memory: its worker first writes as many bytes as it will copy to
+a scratch file and deletes it, untimed (`bench.backup_worker.warm_page_cache`). On this virtual
+machine writing 1 GiB into the page cache took 2.2-2.6 s when no page-cache pages had come free
+in the last seconds and 0.17-0.19 s right after a deleted 1 GiB file's had: the host's cost of
+handing back memory the guest released, which made a copy's speed depend on what ran just before
+it and on how long its own start-up took (bench/README.md, the backup download, fifth round).
+Each round also takes the copies in an order of its own (`orders`, seeded).
+
+Peak RSS growth is the child's VmHWM during the download minus its VmRSS just before (VmHWM reset
+through /proc/self/clear_refs). CPU time is the copy's own, every thread of the child (the
+worker's `getrusage` around the copy: no start-up, no warm-up)."""
 
 from __future__ import annotations
 
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -52,20 +53,21 @@ def orders(modes: list[str], rounds: int) -> list[list[str]]:
     return [shuffle.sample(modes, len(modes)) for _ in range(rounds)]
 
 
-def _download(stack: Stack, mode: str, filename: str, folder: Path) -> dict[str, Any]:
+def _download(stack: Stack, mode: str, filename: str, folder: Path, size: int) -> dict[str, Any]:
     destination = folder / f"{mode}.download"
     env = {**os.environ, "PYTHONPATH": python_path(stack.bot_source)}
     command = [sys.executable, "-m", "bench.backup_worker", mode, stack.urls.simulator, filename]
     try:
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         done = subprocess.run(
-            [*command, str(destination)], capture_output=True, text=True, env=env, timeout=600
+            [*command, str(destination), str(size)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
         )
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if done.returncode != 0:
             raise RuntimeError(f"backup worker ({mode}) failed:\n{done.stderr[-2000:]}")
         report: dict[str, Any] = json.loads(done.stdout)
-        report["cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         report["on_disk"] = destination.stat().st_size
     finally:
         destination.unlink(missing_ok=True)
@@ -80,7 +82,7 @@ def run(stack: Stack, plan: Plan) -> CaseResult:
     runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in LABELS}
     for order in orders(list(runs), plan.backup_rounds):
         for mode in order:
-            report = _download(stack, mode, backup["filename"], folder)
+            report = _download(stack, mode, backup["filename"], folder, plan.backup_size)
             if report["bytes"] != plan.backup_size or report["on_disk"] != plan.backup_size:
                 raise RuntimeError(f"{mode} copied {report['bytes']} of {plan.backup_size} bytes")
             runs[mode].append(report)
@@ -161,8 +163,9 @@ def run(stack: Stack, plan: Plan) -> CaseResult:
     result.notes.append(
         f"{size_mib:,.0f} MiB file; {plan.backup_rounds} round(s) of socket, hashed socket, "
         "httpx, hashed httpx and download_backup copies, each round in an order of its own "
-        "(seeded), each copy in a fresh process, written to a "
-        "temporary folder on disk and deleted at once. download_backup computes the SHA-256 as "
-        "it goes (one thread receives, another writes and hashes), as the hashed raw copies do."
+        "(seeded), each copy in a fresh process right after an untimed write and delete of as "
+        "many bytes (the same warm page cache for every copy), written to a temporary folder on "
+        "disk and deleted at once. download_backup computes the SHA-256 as it goes (one thread "
+        "receives and writes, another hashes), as the hashed raw copies do."
     )
     return result
