@@ -22,6 +22,7 @@ class Plan:
     inflight_latency: float = 0.01
     backup_size: int = GIB
     backup_rounds: int = 4
+    baseline_rounds: int = 12
     busy_samples: int = 200
     busy_backup_size: int = GIB
     busy_rounds: int = 20
@@ -50,6 +51,7 @@ QUICK = Plan(
     inflight_commands=20,
     backup_size=16 * MIB,
     backup_rounds=1,
+    baseline_rounds=1,
     busy_samples=5,
     busy_backup_size=256 * MIB,
     busy_rounds=3,

@@ -232,6 +232,13 @@ def build_runtime(settings: Settings, install: Install | None = None) -> Runtime
         process_before_response=True,
         # What no listener takes goes to the error handler `handlers` attaches, not a 404.
         raise_error_for_unhandled_request=True,
+        # Bolt's middleware for what pexbot's Slack app never receives (slack/manifest*.yaml:
+        # no event subscriptions, no workflow functions, no assistant threads), each run for
+        # every request otherwise: ~24 Python calls per acknowledgement (bench/README.md).
+        ignoring_self_events_enabled=False,
+        url_verification_enabled=False,
+        attaching_function_token_enabled=False,
+        attaching_conversation_kwargs_enabled=False,
     )
     (install or installed_listeners())(bolt, services)
     return Runtime(

@@ -23,6 +23,9 @@ by the workers themselves, synchronously with their last look at the queue, so a
 submitted as a worker finishes (before its task is reaped), or while only at-once work is in
 progress, always finds or starts a worker.
 
+Once nothing is left to do and the door is quiet, a garbage collection that would otherwise fall
+in the next burst is done (`bot.idle_collection`).
+
 A backup download gives way to moderation while commands are under way (`working`,
 `wait_until_quiet`): for the whole of a command (waiting for the door, its node requests, audit
 row and Slack post), not only while it is at the node. The command that downloads is
@@ -40,6 +43,8 @@ from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
+
+from bot.idle_collection import collect_if_due
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +99,10 @@ class Door:
             yield
         finally:
             self.leave()
+
+    def idle(self) -> bool:
+        """No request open, and none answered in the last `CALM` seconds."""
+        return not self.open and time.monotonic() - self._answered_at >= CALM
 
     def mark(self) -> int | None:
         """For a command queued now: the arrivals so far if its request came alone (no other
@@ -198,8 +207,16 @@ class CommandQueue:
     def _note_work(self) -> None:
         if self._waiting or self._in_progress > 0:
             self._quiet.clear()
-        else:
+        elif not self._quiet.is_set():
             self._quiet.set()
+            asyncio.get_running_loop().call_later(CALM, self._idle)
+
+    def _idle(self) -> None:
+        """Nothing has been left to do for `CALM` seconds: if no request is being answered
+        either, the garbage collection that would otherwise fall in the next burst is done now
+        (`bot.idle_collection`)."""
+        if self._quiet.is_set() and self.door.idle():
+            collect_if_due()
 
     def _uncount(self) -> None:
         self._in_progress -= 1

@@ -332,3 +332,72 @@ async def test_set_aside_outside_a_command_changes_nothing() -> None:
     seen.gate.set()
     await queue.drain(grace=5)
     assert not queue.working
+
+
+# --- garbage collected while idle (bot.idle_collection) -----------------------------------------
+
+
+class FullCollections:
+    """Counts full (generation 2) collections while in use; gc.collect(1) brings one nearer."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "stop" and info["generation"] == 2:
+            self.count += 1
+
+    def __enter__(self) -> FullCollections:
+        import gc
+
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import gc
+
+        gc.callbacks.remove(self)
+
+
+def _bring_a_full_collection_near() -> None:
+    """Each middle-generation collection counts one towards the next full one (CPython)."""
+    import gc
+
+    gc.collect()  # the count starts again
+    for _ in range(gc.get_threshold()[2] // 2 + 1):
+        gc.collect(1)
+
+
+async def test_once_nothing_is_left_to_do_a_due_full_collection_is_done_then() -> None:
+    import gc
+
+    queue, seen = CommandQueue(), Recorder()
+    _bring_a_full_collection_near()
+    with FullCollections() as full:
+        queue.submit(seen.command("mute", wait=False))
+        await settle()
+        assert seen.finished == ["mute"] and full.count == 0  # not while it ran
+        await asyncio.sleep(0.05)
+    assert full.count == 1
+    assert gc.get_count()[2] == 0  # the next burst starts the count from nothing
+
+
+async def test_no_collection_while_a_request_is_being_answered_or_one_is_not_due() -> None:
+    import gc
+
+    queue, seen = CommandQueue(), Recorder()
+    _bring_a_full_collection_near()
+    with FullCollections() as full:
+        queue.door.enter()  # a request is being answered: the command gives way, then runs
+        queue.submit(seen.command("mute", wait=False))
+        await asyncio.sleep(0.4)
+        assert seen.finished == ["mute"]
+        await asyncio.sleep(0.05)
+        assert full.count == 0
+        queue.door.leave()
+
+    gc.collect()  # none due now
+    with FullCollections() as full:
+        queue.submit(seen.command("unmute", wait=False))
+        await asyncio.sleep(0.05)
+    assert seen.finished == ["mute", "unmute"] and full.count == 0
