@@ -367,13 +367,19 @@ class LiveMeetings:
         if message is None:
             return
         version = int(record.get("v", 0))
-        if self.records.shared:
-            await self._not_too_soon(key, version)
-        await self.versions.edit(key, version, lambda: self._deliver(key, record, message))
+
+        async def deliver() -> None:
+            if self.records.shared:
+                await self._not_too_soon(key, version)
+            await self._deliver(key, record, message)
+
+        await self.versions.edit(key, version, deliver)
 
     async def _not_too_soon(self, key: str, version: int) -> None:
         """Several processes edit this message: one edit a window whoever sends it, so that the
-        coalescing holds for the deployment, not only for each process (TooSoon: try later)."""
+        coalescing holds for the deployment, not only for each process (TooSoon: try later).
+        Asked in the message's turn (`MessageEdits.edit`): asked before it, two processes both
+        found the last edit a window old and both edited, one right after the other."""
         last = await self.versions.last_sent(key)
         if last is None or last[0] >= version:
             return  # never sent, or a newer version was (the edit is skipped)
