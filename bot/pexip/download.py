@@ -11,8 +11,8 @@ SHA-256 is the longest of the three (~0.6 s per GiB here, against ~0.25 s to rec
 it), so it has a thread of its own and the receiving thread writes each piece while it is being
 hashed; a small ring of buffers (`PIECE`, `RING`) goes round between them, so memory stays
 constant. Measured on 1 GiB (bench/README.md, the backup download), the same memory state for
-every copy: 0.68-0.74 s, against 0.76-0.79 s when the second thread both wrote and hashed, and
-0.82-0.89 s for a raw socket copy that hashes as it goes.
+every copy: 0.68-0.77 s, against 0.76-0.79 s when the second thread both wrote and hashed, and
+0.82-0.93 s for a raw socket copy that hashes as it goes.
 
 The event loop only waits for the end. Between pieces the receiving thread asks the client's
 `ModerationFirst.due()` (cheap) and, only when moderation is under way, waits on the loop for
