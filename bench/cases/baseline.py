@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from statistics import median
 
 from bench.botprocess import REPO, BotProcess, cpu_seconds
 from bench.cases import ack
@@ -24,7 +24,7 @@ from bench.load import Sent, Slash, no_gc_pauses
 from bench.plan import Plan
 from bench.results import CaseResult
 from bench.stack import BENCH_USER, Stack
-from bench.stats import latency_ms
+from bench.stats import latency_ms, median
 
 TITLE = "Baseline: a bare Bolt AsyncApp that only acks (same server stack, same load)"
 LEVEL = ack.TARGET_CONCURRENCY
@@ -49,31 +49,31 @@ def _burst(sent: list[Sent], cpu: float | None) -> Burst:
     )
 
 
-async def _send(stack: Stack, bare: BotProcess, texts: list[str], concurrency: int) -> Burst:
-    """One burst to the bare app (no outcome to wait for: it only acks)."""
+async def _send(
+    stack: Stack, bare: BotProcess, texts: list[str], concurrency: int, warmup: Sequence[str] = ()
+) -> tuple[list[Sent], float]:
+    """One burst to the bare app (no outcome to wait for: it only acks), after `warmup` sent
+    untimed on the same connections: what was sent, and the server's CPU seconds meanwhile."""
     async with Slash(
         bare.url, stack.secret, stack.urls.slack_base, BENCH_USER, connections=concurrency
     ) as slash:
         await slash.connect()
+        await slash.send_all(list(warmup), concurrency)
         with no_gc_pauses():
             before = cpu_seconds(bare.pid)
             sent = await slash.send_all(texts, concurrency)
-            used = cpu_seconds(bare.pid) - before
-    return _burst(sent, used)
+            return sent, cpu_seconds(bare.pid) - before
+
+
+async def _bare_burst(stack: Stack, bare: BotProcess, plan: Plan) -> Burst:
+    return _burst(*await _send(stack, bare, stack.mute_texts(plan.ack_commands), LEVEL))
 
 
 async def _level(
     stack: Stack, bare: BotProcess, plan: Plan, concurrency: int, result: CaseResult
 ) -> None:
-    async with Slash(
-        bare.url, stack.secret, stack.urls.slack_base, BENCH_USER, connections=concurrency
-    ) as slash:
-        await slash.connect()
-        await slash.send_all(stack.mute_texts(plan.warmup), concurrency)
-        with no_gc_pauses():
-            before = cpu_seconds(bare.pid)
-            sent = await slash.send_all(stack.mute_texts(plan.ack_commands), concurrency)
-            used = cpu_seconds(bare.pid) - before
+    texts, warmup = stack.mute_texts(plan.ack_commands), stack.mute_texts(plan.warmup)
+    sent, used = await _send(stack, bare, texts, concurrency, warmup)
     acks = latency_ms([s.ack_seconds for s in sent])
     for name in ("p50_ms", "p95_ms", "p99_ms"):
         result.add(
@@ -100,9 +100,9 @@ def _rounds(
     for number in range(plan.baseline_rounds):
         if number % 2 == 0:
             mine = asyncio.run(_pexbot_burst(stack, plan, bot))
-            theirs = asyncio.run(_send(stack, bare, stack.mute_texts(plan.ack_commands), LEVEL))
+            theirs = asyncio.run(_bare_burst(stack, bare, plan))
         else:
-            theirs = asyncio.run(_send(stack, bare, stack.mute_texts(plan.ack_commands), LEVEL))
+            theirs = asyncio.run(_bare_burst(stack, bare, plan))
             mine = asyncio.run(_pexbot_burst(stack, plan, bot))
         pairs.append((mine, theirs))
     return pairs
@@ -132,8 +132,8 @@ def run(stack: Stack, plan: Plan) -> CaseResult:
 def _compare(result: CaseResult, pairs: list[tuple[Burst, Burst]]) -> None:
     mine = [m for m, _ in pairs]
     theirs = [t for _, t in pairs]
-    p99 = median(b.p99_ms for b in mine), median(b.p99_ms for b in theirs)
-    rate = median(b.acks_per_s for b in mine), median(b.acks_per_s for b in theirs)
+    p99 = median([b.p99_ms for b in mine]), median([b.p99_ms for b in theirs])
+    rate = median([b.acks_per_s for b in mine]), median([b.acks_per_s for b in theirs])
     for who, (pexbot, bare) in (("p99_ms", p99), ("acks_per_s", rate)):
         unit = "ms" if who == "p99_ms" else "/s"
         label = "ack p99" if who == "p99_ms" else "acks per second"
@@ -186,7 +186,7 @@ def _compare(result: CaseResult, pairs: list[tuple[Burst, Burst]]) -> None:
         result.add(
             f"c{LEVEL}_cpu_ratio",
             "in turns: pexbot's server CPU per ack / bare app's, median (a figure, not a target)",
-            round(median(m / t for m, t in measured), 2),
+            round(median([m / t for m, t in measured]), 2),
             "x",
         )
     result.notes.append(
